@@ -1,0 +1,5 @@
+import sys
+
+from hiralign.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hiralign`` CLI, one module each (see :mod:`hiralign.cli`)."""

@@ -1,0 +1,69 @@
+"""Shared test fixtures: device selection, real data location, small seeded cubes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+#: Real data staged beside the checkout (absent on some machines: tests skip cleanly).
+SHARED_DATA = Path(os.environ.get("HIRALIGN_SHARED_DATA",
+                                  Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu",
+                     help="torch device for device-aware tests: cpu (default) or cuda; "
+                          "cuda tests skip when no GPU is present")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_flush_denormal(True)
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> "torch.device":  # noqa: F821
+    import torch
+
+    name = request.config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("--device cuda given but no CUDA GPU is available")
+    return torch.device(name)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, skipping the calling test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data file {path} is absent")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_cube(rng: np.random.Generator):
+    """A smooth random 32×40×31 cube over 400–700 nm (values in [0, 1])."""
+    from scipy.ndimage import gaussian_filter
+
+    from hiralign.cube import Cube
+
+    data = gaussian_filter(rng.random((32, 40, 31)), sigma=(2, 2, 3)).astype(np.float32)
+    data = (data - data.min()) / (data.max() - data.min())
+    return Cube(data=data, wavelengths=np.arange(400, 701, 10.0), name="small")
