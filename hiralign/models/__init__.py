@@ -26,3 +26,12 @@ def build_model(arch: str, bands: int, scale: int = 1, **args: Any) -> nn.Module
     if arch not in ARCHS:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHS))}")
     return ARCHS[arch](bands=bands, scale=scale, **args)
+
+# Published backbones (docs/backbones.md).
+from hiralign.models.essaformer import essaformer  # noqa: E402
+from hiralign.models.gdrrn import gdrrn  # noqa: E402
+from hiralign.models.qrnn3d import qrnn3d  # noqa: E402
+from hiralign.models.sert import sert_base, sert_small, sert_tiny  # noqa: E402
+
+ARCHS.update(sert_tiny=sert_tiny, sert_small=sert_small, sert_base=sert_base, qrnn3d=qrnn3d,
+             gdrrn=gdrrn, essaformer=essaformer)
