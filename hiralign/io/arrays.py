@@ -1,0 +1,69 @@
+"""NumPy cubes: ``.npy`` (one (H, W, B) array) and ``.npz`` (named arrays).
+
+An ``.npz`` holds the cube under any name (chosen like a MAT variable) and may hold
+``wavelengths`` (nm), ``fwhm`` and ``bbl`` beside it; :func:`write_npz` writes exactly
+those names. An ``.npy`` file has room for the array only: saving a cube with band
+metadata to it warns that the metadata is dropped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hiralign.atomic import atomic_path
+from hiralign.cube import Cube
+from hiralign.io.common import RawCube, Variable, band_info, pick_cube_variable, warn
+
+
+def read_npy(path: Path) -> RawCube:
+    """Read an (H, W, B) ``.npy`` array (memory-mapped; object arrays are refused)."""
+    data = np.load(path, mmap_mode="r", allow_pickle=False)
+    return RawCube(data=data, format="NPY")
+
+
+def npz_variables(path: Path) -> list[Variable]:
+    """Names, shapes and dtypes of the arrays in an ``.npz`` file (headers only)."""
+    with np.load(path, allow_pickle=False) as z:
+        out = []
+        for name in z.files:
+            arr = z[name]
+            out.append(Variable(name, tuple(arr.shape), str(arr.dtype), arr.dtype.kind in "iuf"))
+        return out
+
+
+def read_npz(path: Path, var: str | None) -> RawCube:
+    """Read the cube and band metadata from an ``.npz`` file."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    variables = [Variable(n, tuple(a.shape), str(a.dtype), a.dtype.kind in "iuf") for n, a in arrays.items()]
+    chosen = pick_cube_variable(variables, path, var)
+    data = arrays.pop(chosen.name)
+    return RawCube(data=data, format="NPZ", metadata={"variable": chosen.name},
+                   **band_info([arrays], data.shape[2]))
+
+
+def write_npy(cube: Cube, path: Path) -> Path:
+    """Write the (H, W, B) float32 data; band metadata cannot be stored in ``.npy``."""
+    if cube.wavelengths is not None or cube.fwhm is not None or cube.bad_bands:
+        warn(path, "a .npy file stores the array only; wavelengths, fwhm and bad bands are not "
+                   "saved (use .npz, .hdr, .mat or .tif to keep them)")
+    with atomic_path(path) as tmp:
+        np.save(tmp, cube.data, allow_pickle=False)
+    return path
+
+
+def write_npz(cube: Cube, path: Path) -> Path:
+    """Write ``cube`` (H, W, B float32) with ``wavelengths``, ``fwhm`` and ``bbl`` when known."""
+    arrays: dict[str, np.ndarray] = {"cube": cube.data}
+    if cube.wavelengths is not None:
+        arrays["wavelengths"] = cube.wavelengths
+    if cube.fwhm is not None:
+        arrays["fwhm"] = cube.fwhm
+    if cube.bad_bands:
+        bbl = np.ones(cube.n_bands, dtype=np.uint8)
+        bbl[list(cube.bad_bands)] = 0
+        arrays["bbl"] = bbl
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return path

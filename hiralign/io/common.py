@@ -1,0 +1,484 @@
+"""What every format reader shares: the raw cube a reader returns and how it becomes a Cube.
+
+Each reader (ENVI, MAT, PNG folder, NumPy, TIFF) only parses its format into a
+:class:`RawCube` — the array as stored plus whatever band metadata the file carries.
+:func:`finish_cube` then applies the same conventions to all of them (PROTOCOL.md "Data
+conventions"), so a rule is written once:
+
+* integer data is divided by its full scale — the ENVI ``reflectance scale factor`` when
+  the file has one, else the largest value of the data type (uint16: 65535, int16: 32767);
+  negative integers stay negative. Float data is kept as stored (divided by a
+  ``reflectance scale factor`` only when a header gives one);
+* ``data ignore value`` samples become 0;
+* wavelengths are converted to nm and must match the band count and increase; the
+  caller's wavelengths fill in when the file has none;
+* NaN/Inf values are refused (with their count) unless they lie only in bands flagged bad
+  or the caller asks to zero them.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import logging
+import re
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from hiralign.cube import Cube, parse_wavelengths, to_nanometres
+from hiralign.errors import InputError
+
+#: Variable / key names read as wavelengths (compared case-insensitively).
+WAVELENGTH_NAMES = ("wavelengths", "wavelength", "wl", "wls", "lambda", "lambdas", "wave", "waves",
+                    "wavelengths_nm", "wavelength_nm", "band_centers", "centers", "bands_nm")
+#: Names read as the unit of the wavelengths stored beside them.
+UNIT_NAMES = ("wavelength_units", "wavelength_unit", "wavelengthunits", "wl_units", "units")
+#: Names read as band widths (nm, same unit as the wavelengths).
+FWHM_NAMES = ("fwhm", "bandwidths", "band_widths")
+#: Names read as an ENVI-style bad-band list (1 = good, 0 = bad), one value per band.
+BBL_NAMES = ("bbl", "bad_band_list", "goodbands", "good_bands")
+
+
+log = logging.getLogger("hiralign.io")
+_collected: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("hiralign_io_notes", default=None)
+
+
+def warn(path: Path, message: str) -> None:
+    """Report something skipped or repaired in a file: a log warning naming the file.
+
+    Inside :func:`collect_warnings` the message is also kept, so :func:`hiralign.io.load`
+    can store it in ``cube.metadata["warnings"]`` for the GUI (thread-safe, unlike
+    ``warnings.catch_warnings``).
+    """
+    text = f"{path}: {message}"
+    log.warning(text)
+    bucket = _collected.get()
+    if bucket is not None:
+        bucket.append(text)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """Collect the messages :func:`warn` emits in this context (and thread)."""
+    bucket: list[str] = []
+    token = _collected.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _collected.reset(token)
+
+
+@dataclasses.dataclass
+class RawCube:
+    """A cube as one file stores it, before the shared conventions are applied.
+
+    Attributes:
+        data: (H, W, B) array in the file's own dtype (may be a memory map).
+        format: short format name ("ENVI", "MAT v5", ...), for messages and metadata.
+        wavelengths: (B,) band centres as stored (any unit), or None.
+        wavelength_unit: the unit the file names ("Nanometers", "um"...), or None to guess.
+        fwhm: (B,) band widths, in ``fwhm_unit`` or else in the wavelengths' unit, or None.
+        fwhm_unit: the unit of ``fwhm`` when the reader knows it ("nm"), else None.
+        bbl: (B,) ENVI bad-band list (1 good, 0 bad), or None.
+        scale_factor: the file's ``reflectance scale factor``, or None.
+        ignore_value: the file's ``data ignore value``, or None.
+        metadata: format-specific facts kept on the cube (header keys, variable name...).
+    """
+
+    data: np.ndarray
+    format: str
+    wavelengths: np.ndarray | None = None
+    wavelength_unit: str | None = None
+    fwhm: np.ndarray | None = None
+    fwhm_unit: str | None = None
+    bbl: np.ndarray | None = None
+    scale_factor: float | None = None
+    ignore_value: float | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """What the caller asked for (see :func:`hiralign.io.load`)."""
+
+    var: str | None = None
+    wavelengths: np.ndarray | None = None
+    zero_nonfinite: bool = False
+    keep_nonfinite: bool = False
+
+    @classmethod
+    def make(cls, var: str | None, wavelengths: "np.ndarray | Sequence[float] | str | None",
+             zero_nonfinite: bool, keep_nonfinite: bool) -> "LoadOptions":
+        if isinstance(wavelengths, str):
+            wl = parse_wavelengths(wavelengths)
+        elif wavelengths is None:
+            wl = None
+        else:
+            wl = to_nanometres(np.asarray(wavelengths, dtype=np.float64))
+        return cls(var=var, wavelengths=wl, zero_nonfinite=zero_nonfinite, keep_nonfinite=keep_nonfinite)
+
+
+# --------------------------------------------------------------------------- finishing
+def finish_cube(raw: RawCube, path: Path, options: LoadOptions, name: str | None = None) -> Cube:
+    """Apply the shared conventions to ``raw`` and build the :class:`Cube`.
+
+    Raises:
+        InputError: bad wavelengths, or NaN/Inf values the caller did not allow.
+    """
+    stored = np.asarray(raw.data)
+    if stored.ndim != 3:
+        raise InputError(f"{path}: expected a 3-D cube (H, W, bands) but found shape {stored.shape}")
+    if stored.dtype.kind == "c":
+        raise InputError(f"{path}: complex data ({stored.dtype}) is not supported")
+    if stored.dtype.kind not in "biuf":
+        raise InputError(f"{path}: data type {stored.dtype} is not numeric")
+    bands = stored.shape[2]
+    metadata: dict[str, Any] = {"source": str(path), "format": raw.format, "dtype": str(stored.dtype),
+                                **raw.metadata}
+
+    ignored = None
+    if raw.ignore_value is not None:
+        ignored = stored == np.asarray(raw.ignore_value).astype(stored.dtype)
+    data, scaling = _scale(stored, raw.scale_factor)
+    metadata["scaling"] = scaling
+    _warn_if_dark(path, stored.dtype, data, scaling)
+    if ignored is not None:
+        count = int(np.count_nonzero(ignored))
+        metadata["data_ignore_value"] = raw.ignore_value
+        metadata["ignored_values"] = count
+        if count:
+            data[ignored] = 0.0
+            warn(path, f"{count} values equal the data ignore value {raw.ignore_value:g}; set to 0")
+
+    wavelengths, order = _resolve_wavelengths(raw, path, bands, options.wavelengths, metadata)
+    fwhm = _band_vector(raw.fwhm, bands, "fwhm", path)
+    if fwhm is not None:
+        fwhm = fwhm * (_nm_per_unit(raw) if raw.fwhm_unit is None else nm_per(raw.fwhm_unit))
+    bbl = _band_vector(raw.bbl, bands, "bbl (bad-band list)", path)
+    if order is not None:
+        data = np.ascontiguousarray(data[:, :, order])
+        fwhm = None if fwhm is None else fwhm[order]
+        bbl = None if bbl is None else bbl[order]
+        if "default_bands" in metadata:
+            position = np.argsort(order)
+            metadata["default_bands"] = [int(position[b]) for b in metadata["default_bands"]]
+    bad_bands: tuple[int, ...] = ()
+    if bbl is not None:
+        bad_bands = tuple(int(i) for i in np.flatnonzero(bbl == 0))
+
+    _handle_nonfinite(data, path, bad_bands, options, metadata)
+    try:
+        return Cube(data=data, wavelengths=wavelengths, fwhm=fwhm, bad_bands=bad_bands,
+                    name=name or cube_name(path), metadata=metadata)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def cube_name(path: Path) -> str:
+    """A short name for the cube stored at ``path`` (the file stem)."""
+    return path.name if path.is_dir() else path.stem
+
+
+def full_scale(dtype: np.dtype) -> float:
+    """The largest value of an integer dtype (1 for bool)."""
+    if dtype.kind == "b":
+        return 1.0
+    return float(np.iinfo(dtype).max)
+
+
+def _scale(stored: np.ndarray, scale_factor: float | None) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """float32 data divided by the file's scale factor or the integer full scale."""
+    data = np.array(stored, dtype=np.float32, order="C")  # always a private copy
+    if scale_factor is not None and scale_factor not in (0.0, 1.0) and np.isfinite(scale_factor):
+        data /= np.float32(scale_factor)
+        return data, {"divisor": float(scale_factor), "reason": "reflectance scale factor"}
+    if stored.dtype.kind in "biu":
+        divisor = full_scale(stored.dtype)
+        if divisor != 1.0:
+            data /= np.float32(divisor)
+        return data, {"divisor": divisor, "reason": f"{stored.dtype} full scale"}
+    return data, None
+
+
+def _warn_if_dark(path: Path, stored_dtype: np.dtype, data: np.ndarray, scaling: dict[str, Any] | None) -> None:
+    """Say so when integer data fills only a sliver of its type's range (a 10-bit sensor in uint16)."""
+    if scaling is None or scaling["reason"] == "reflectance scale factor" or scaling["divisor"] <= 255:
+        return
+    top = float(np.max(data)) if data.size else 0.0
+    if 0.0 < top < 1.0 / 16.0:
+        warn(path, f"{stored_dtype} values reach only {top * scaling['divisor']:.0f} of {scaling['divisor']:.0f} "
+                   f"(max {top:.4f} after scaling by the full scale); the sensor likely has fewer bits, "
+                   "so the cube is dark")
+
+
+def _nm_per_unit(raw: RawCube) -> float:
+    """Factor from the file's wavelength unit to nm (fwhm shares that unit).
+
+    Widths alone cannot reveal their unit (3.4 nm and 0.01 µm are both small), so the
+    unit comes from the header or, failing that, from the wavelengths' magnitude.
+    """
+    if raw.wavelength_unit:
+        return nm_per(raw.wavelength_unit)
+    return nm_per_guessed(raw.wavelengths)
+
+
+def nm_per(unit: str) -> float:
+    """How many nm one ``unit`` is ("um" -> 1000)."""
+    return float(to_nanometres([1.0], unit)[0])
+
+
+def nm_per_guessed(wavelengths: Any) -> float:
+    """The nm factor guessed from wavelength magnitudes (values < 30 are µm); 1 if unknown."""
+    if wavelengths is None:
+        return 1.0
+    try:
+        stored = np.asarray(wavelengths, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return 1.0
+    if stored.size and np.all(np.isfinite(stored)) and stored[0] != 0:
+        return float(to_nanometres(stored)[0] / stored[0])
+    return 1.0
+
+
+def _band_vector(values: Any, bands: int, what: str, path: Path) -> np.ndarray | None:
+    """A per-band vector, or None (with a warning) when its length is wrong."""
+    if values is None:
+        return None
+    try:
+        vec = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        warn(path, f"{what} is not numeric; skipped")
+        return None
+    if vec.size != bands:
+        warn(path, f"{vec.size} {what} values for {bands} bands; skipped")
+        return None
+    return vec
+
+
+def _resolve_wavelengths(raw: RawCube, path: Path, bands: int, given: np.ndarray | None,
+                         metadata: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The file's wavelengths in nm, else the caller's; checked against the band count.
+
+    Returns:
+        (wavelengths, order): ``order`` is None, or the band permutation that sorts the
+        file's wavelengths when they are distinct but out of order (AVIRIS spectrometers
+        overlap: band 32 at 655 nm follows band 31 at 668 nm).
+    """
+    if raw.wavelengths is not None:
+        try:
+            wl_nm = to_nanometres(np.asarray(raw.wavelengths, dtype=np.float64).ravel(), raw.wavelength_unit)
+        except (TypeError, ValueError):
+            wl_nm, problem = None, "are not numbers"
+        else:
+            problem = wavelength_problem(wl_nm, bands, allow_unsorted=True)
+        if problem is None and wl_nm is not None:
+            if given is not None and not (given.size == wl_nm.size and np.allclose(given, wl_nm, atol=0.05)):
+                warn(path, "the file has its own wavelengths; the given ones are ignored")
+            metadata["wavelength_source"] = "file"
+            if raw.wavelength_unit:
+                metadata["wavelength_units"] = raw.wavelength_unit
+            order = None
+            if bands > 1 and not np.all(np.diff(wl_nm) > 0):
+                order = np.argsort(wl_nm, kind="stable")
+                moved = int(np.count_nonzero(order != np.arange(bands)))
+                metadata["band_order"] = order.tolist()
+                warn(path, f"wavelengths are out of order ({moved} bands, e.g. band {_first_drop(wl_nm)}); "
+                           "bands sorted by wavelength (metadata 'band_order' gives each band's file index)")
+                wl_nm = wl_nm[order]
+            return wl_nm, order
+        if given is None:
+            raise InputError(f"{path}: the file's wavelengths {problem}; give the right ones "
+                             "(e.g. --wavelengths 420:720:10)")
+        warn(path, f"the file's wavelengths {problem}; using the given ones instead")
+    if given is None:
+        return None, None
+    problem = wavelength_problem(given, bands)
+    if problem is not None:
+        raise InputError(f"{path}: the given wavelengths {problem}")
+    metadata["wavelength_source"] = "given"
+    return given, None
+
+
+def _first_drop(wl: np.ndarray) -> str:
+    i = int(np.flatnonzero(np.diff(wl) <= 0)[0])
+    return f"{i + 1} at {wl[i + 1]:g} nm after {wl[i]:g} nm"
+
+
+def wavelength_problem(wl: np.ndarray, bands: int, allow_unsorted: bool = False) -> str | None:
+    """Why ``wl`` cannot label ``bands`` bands, or None when it can.
+
+    Args:
+        wl: (N,) wavelengths in nm.
+        bands: the band count.
+        allow_unsorted: accept distinct values in any order (they will be sorted).
+    """
+    if wl.size != bands:
+        return f"are {wl.size} values for {bands} bands"
+    if not np.all(np.isfinite(wl)):
+        return "contain NaN or Inf"
+    if bands < 2:
+        return None
+    if allow_unsorted:
+        ordered = np.sort(wl)
+        if np.all(np.diff(ordered) > 0):
+            return None
+        dup = float(ordered[np.flatnonzero(np.diff(ordered) <= 0)[0]])
+        return f"repeat a value ({dup:g} nm appears twice)"
+    if not np.all(np.diff(wl) > 0):
+        return f"are not strictly increasing (band {_first_drop(wl)})"
+    return None
+
+
+def _handle_nonfinite(data: np.ndarray, path: Path, bad_bands: Sequence[int], options: LoadOptions,
+                      metadata: dict[str, Any]) -> None:
+    """Zero, keep or refuse NaN/Inf values (in place), recording what was done."""
+    finite = np.isfinite(data)
+    count = int(data.size - np.count_nonzero(finite))
+    metadata["nonfinite_zeroed"] = 0
+    if not count:
+        return
+    per_band = data.shape[0] * data.shape[1] - np.count_nonzero(finite, axis=(0, 1))
+    where = np.flatnonzero(per_band)
+    only_bad = bool(bad_bands) and set(where.tolist()) <= set(bad_bands)
+    if only_bad or options.zero_nonfinite:
+        data[~finite] = 0.0
+        metadata["nonfinite_zeroed"] = count
+        reason = "all in bands flagged bad" if only_bad else "as asked"
+        warn(path, f"{count} NaN/Inf values in {where.size} bands replaced by 0 ({reason})")
+        return
+    if options.keep_nonfinite:
+        return
+    raise InputError(f"{path}: {count} NaN/Inf values in {where.size} of {data.shape[2]} bands "
+                     f"(first bands: {_short_ints(where)}); use --zero-nonfinite "
+                     "(zero_nonfinite=True) to replace them by 0")
+
+
+def _short_ints(values: Iterable[int], n: int = 8) -> str:
+    vals = list(values)
+    head = ", ".join(str(int(v)) for v in vals[:n])
+    return head + (", …" if len(vals) > n else "")
+
+
+# --------------------------------------------------------------------------- variables
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """A named array in a container file (MAT, NPZ): enough to pick the cube without reading it.
+
+    Attributes:
+        name: the variable name.
+        shape: its shape as the file's own language sees it (MATLAB order for MAT files).
+        dtype: a type name for messages ("uint16", "double", "struct"...).
+        is_numeric: whether it holds real numbers a cube can be made of.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    is_numeric: bool = True
+
+    def describe(self) -> str:
+        return f"{self.name} {'×'.join(str(s) for s in self.shape)} {self.dtype}"
+
+
+def pick_cube_variable(variables: Sequence[Variable], path: Path, var: str | None) -> Variable:
+    """The variable holding the cube: ``var`` if given, else the only plausible 3-D array.
+
+    Plausible cubes are numeric 3-D arrays; when there are several, arrays with 3 bands
+    (RGB previews stored beside the cube) are set aside.
+
+    Raises:
+        InputError: ``var`` is absent or not 3-D, no 3-D array exists, or several do.
+    """
+    listing = ", ".join(v.describe() for v in variables) or "nothing"
+    if var is not None:
+        for v in variables:
+            if v.name == var:
+                if not v.is_numeric:
+                    raise InputError(f"{path}: variable {var!r} is {v.dtype}, not a numeric array")
+                if len(v.shape) != 3:
+                    raise InputError(f"{path}: variable {var!r} has shape {v.shape}; a cube must be "
+                                     "3-D (H, W, bands)")
+                return v
+        raise InputError(f"{path}: no variable {var!r}; the file holds: {listing}")
+    cubes = [v for v in variables if v.is_numeric and len(v.shape) == 3]
+    if len(cubes) > 1:
+        not_rgb = [v for v in cubes if v.shape[2] != 3]
+        if len(not_rgb) == 1:
+            return not_rgb[0]
+        cubes = not_rgb or cubes
+        raise InputError(f"{path}: several 3-D arrays could be the cube: "
+                         f"{', '.join(v.describe() for v in cubes)}; choose one with --var NAME")
+    if not cubes:
+        two_d = [v for v in variables if v.is_numeric and len(v.shape) == 2 and min(v.shape) > 1]
+        hint = (f"; 2-D arrays found ({', '.join(v.describe() for v in two_d)}) are single images"
+                if two_d else "")
+        raise InputError(f"{path}: no 3-D array (H, W, bands) in the file; it holds: {listing}{hint}")
+    return cubes[0]
+
+
+def find_named(variables: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
+    """The first entry of ``variables`` whose name matches one of ``names`` (case-insensitive)."""
+    lowered = {k.lower(): k for k in variables}
+    for n in names:
+        if n in lowered:
+            key = lowered[n]
+            return key, variables[key]
+    return None
+
+
+def band_vector_candidate(variables: Mapping[str, Any], names: Sequence[str], bands: int) -> Any:
+    """The named vector with ``bands`` values, else any named vector (to report its length)."""
+    matches = [(k, v) for k, v in variables.items() if k.lower() in names]
+    matches.sort(key=lambda kv: names.index(kv[0].lower()))
+    for _, value in matches:
+        if np.size(value) == bands:
+            return value
+    return matches[0][1] if matches else None
+
+
+def band_info(namespaces: Sequence[Mapping[str, Any]], bands: int) -> dict[str, Any]:
+    """Wavelengths, unit, fwhm (nm) and bbl found among named variables.
+
+    ``namespaces`` are searched in order (e.g. a MAT file's top level, then the fields of
+    its structs). A unit is only taken from the namespace that holds the wavelengths it
+    describes, and fwhm is converted to nm with its own namespace's unit, because files
+    such as AVIRIS exports hold µm wavelengths at the top level next to a struct in nm.
+
+    Returns:
+        Keyword arguments for :class:`RawCube`: ``wavelengths``, ``wavelength_unit``,
+        ``fwhm`` (nm), ``fwhm_unit`` and ``bbl`` (absent keys were not found).
+    """
+    info: dict[str, Any] = {}
+    for ns in namespaces:
+        wl = band_vector_candidate(ns, WAVELENGTH_NAMES, bands)
+        if wl is not None and "wavelengths" not in info:
+            info["wavelengths"] = wl
+            unit = find_named(ns, UNIT_NAMES)
+            info["wavelength_unit"] = clean_string(unit[1]) if unit else None
+        fwhm = band_vector_candidate(ns, FWHM_NAMES, bands)
+        if fwhm is not None and "fwhm" not in info:
+            unit = find_named(ns, UNIT_NAMES)
+            unit_text = clean_string(unit[1]) if unit else None
+            factor = nm_per(unit_text) if unit_text else nm_per_guessed(band_vector_candidate(
+                ns, WAVELENGTH_NAMES, bands))
+            try:
+                info["fwhm"] = np.asarray(fwhm, dtype=np.float64).ravel() * factor
+                info["fwhm_unit"] = "nm"
+            except (TypeError, ValueError):
+                pass
+        bbl = band_vector_candidate(ns, BBL_NAMES, bands)
+        if bbl is not None and "bbl" not in info:
+            info["bbl"] = bbl
+    return info
+
+
+def clean_string(value: Any) -> str | None:
+    """A MATLAB/NumPy char value as a str (None if it is not text)."""
+    if isinstance(value, str):
+        return value.strip()
+    arr = np.asarray(value)
+    if arr.dtype.kind in "US" and arr.size:
+        return re.sub(r"\s+", " ", "".join(str(s) for s in arr.ravel())).strip()
+    return None
