@@ -125,7 +125,9 @@ def read_header(header: Path) -> dict[str, Any]:
                                      "is never closed")
                 nxt = lines[i].strip()
                 i += 1
-                if not nxt.startswith(";"):
+                if nxt.startswith(";"):
+                    notes.append(f"comment on line {i} skipped ({nxt.lstrip(';').strip()[:80]!r})")
+                else:
                     parts.append(nxt)
             block = "\n".join(parts)
             inner = block[1:block.index("}")]
