@@ -1,0 +1,248 @@
+"""The main window: wiring only. Views, panels, jobs and state live in their own modules."""
+from __future__ import annotations
+
+import logging
+import platform
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from app.errors import ErrorReporter
+from app.jobs import JobManager
+from app.opener import OPEN_FILTER, CubeOpener
+from app.panels.target_list import TargetList
+from app.session import Session
+from app.settings import Preferences
+from app.views.compare_view import CompareView
+from app.views.cube_view import CubeView
+from app.views.spectrum_plot import SpectrumPlot
+from app.views.training_view import TrainingView
+from app.views.warp_view import WarpView
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """Target list (left), views in tabs (centre), spectra (bottom), pipeline (right)."""
+
+    def __init__(self, prefs: Preferences | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("hiralign — adapt hyperspectral restoration to your data")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.prefs = prefs or Preferences()
+        self.session = Session()
+        self.jobs = JobManager(self)
+        self.errors = ErrorReporter(self)
+        self.opener = CubeOpener(self.jobs, self.prefs, self.errors, parent_widget=self)
+
+        self.target_list = TargetList(self.session)
+        self.cube_view = CubeView()
+        self.spectrum = SpectrumPlot()
+        self.compare_view = CompareView()
+        self.warp_view = WarpView()
+        self.training_view = TrainingView(self.session)
+        self.tabs = QTabWidget()
+        for widget, title in ((self.cube_view, "Cube"), (self.compare_view, "Compare"),
+                              (self.warp_view, "Warp"), (self.training_view, "Training")):
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
+        self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Spectra", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.pipeline = self._make_pipeline_panel()
+        self.readout = QLabel()
+        self.statusBar().addWidget(self.readout, 1)
+
+        self._build_menus()
+        self._connect()
+
+    # -- construction ------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _make_pipeline_panel(self) -> QWidget | None:
+        try:
+            from app.panels.pipeline_panel import PipelinePanel
+        except ImportError:  # the panel module is added in a later step of the build
+            return None
+        panel = PipelinePanel(self.session, self.jobs, self.errors, self.prefs)
+        self._dock("Pipeline", panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        return panel
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self._action("&Open cubes…", self.open_dialog, QKeySequence.StandardKey.Open))
+        file_menu.addAction(self._action("Open CAVE PNG &folder…", self.open_folder_dialog, "Ctrl+Shift+O"))
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addAction(self._action("Open &demo target set", self.open_demo, "Ctrl+D"))
+        file_menu.addSeparator()
+        self.export_menu = file_menu.addMenu("&Export")
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        view_menu = self.menuBar().addMenu("&View")
+        for index in range(self.tabs.count()):
+            view_menu.addAction(self._action(self.tabs.tabText(index), lambda i=index: self.tabs.setCurrentIndex(i),
+                                             f"Ctrl+{index + 1}"))
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("Clear pinned spectra", self.spectrum.clear_pins, "Ctrl+Shift+P"))
+        view_menu.addAction(self._action("Stretch 2–98 %", self.cube_view.stretch, "Ctrl+T"))
+        view_menu.addSeparator()
+        for dock in self.findChildren(QDockWidget):
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About hiralign", self.show_about))
+
+        try:
+            from app.panels.export import ExportActions
+        except ImportError:  # added in a later step of the build
+            self.exporter = None
+        else:
+            self.exporter = ExportActions(self)
+            self.exporter.populate(self.export_menu)
+
+    def _action(self, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _connect(self) -> None:
+        session = self.session
+        self.opener.opened.connect(lambda cube, path: session.add_target(cube, path))
+        session.current_changed.connect(lambda _i: self._show_target(keep_view=False))
+        session.target_updated.connect(lambda i: i == session.current and self._show_target(keep_view=True))
+        self.cube_view.pixel_clicked.connect(self._on_pixel_clicked)
+        self.cube_view.hovered.connect(self.readout.setText)
+        self.cube_view.bands_changed.connect(self.spectrum.set_band_lines)
+        self.cube_view.roi_changed.connect(self.spectrum.set_roi)
+        self.cube_view.layer_changed.connect(self.spectrum.set_layer)
+        self.spectrum.pins_changed.connect(self.cube_view.set_pins)
+        self.target_list.attach_clean_requested.connect(self.attach_clean_dialog)
+
+    # -- showing -----------------------------------------------------------------------
+    def _show_target(self, keep_view: bool) -> None:
+        target = self.session.current_target
+        self.cube_view.set_target(target, keep_view=keep_view)
+        self.spectrum.set_target(target)
+        self.compare_view.set_target(target)
+        self.warp_view.set_target(target)
+        self.training_view.refresh_metrics()
+
+    def _on_pixel_clicked(self, row: int, col: int, pin: bool) -> None:
+        if pin:
+            self.spectrum.pin_pixel(row, col)
+        else:
+            self.spectrum.show_pixel(row, col)
+
+    # -- opening -----------------------------------------------------------------------
+    def open_paths(self, paths: list[str | Path]) -> None:
+        for path in paths:
+            self.opener.open(path)
+
+    def open_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open target cubes", self.prefs.last_folder("open"), OPEN_FILTER)
+        self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a CAVE-style folder of PNG bands",
+                                                  self.prefs.last_folder("open"))
+        if folder:
+            self.open_paths([folder])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.prefs.recent_files:
+            self.recent_menu.addAction(path, lambda p=path: self.open_paths([p]))
+        if not self.prefs.recent_files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def attach_clean_dialog(self, index: int) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Clean reference", self.prefs.last_folder("open"), OPEN_FILTER)
+        if path:
+            self.attach_clean(index, path)
+
+    def attach_clean(self, index: int, path: str | Path) -> None:
+        """Load ``path`` as the clean reference of target ``index`` (same bands required)."""
+        def ready(cube, _path) -> None:
+            target = self.session.targets[index]
+            if cube.n_bands != target.degraded.n_bands:
+                self.errors.show(f"{path}: the clean reference has {cube.n_bands} bands but {target.name} has "
+                                 f"{target.degraded.n_bands}")
+                return
+            self.session.set_clean(index, cube)
+
+        self.opener.open(path, on_ready=ready)
+
+    def open_demo(self) -> None:
+        from app.demo import DEMO_DIR, load_demo
+
+        job = self.jobs.submit("open demo", lambda progress: load_demo(DEMO_DIR, progress), device="io")
+        job.finished.connect(self._demo_loaded)
+        job.failed.connect(lambda summary, details: self.errors.show(summary, details))
+
+    def _demo_loaded(self, demo) -> None:
+        for item in demo.targets:
+            self.session.add_target(item.degraded, item.path, clean=item.clean)
+        if self.pipeline is not None:
+            self.pipeline.apply_demo(demo)
+        self.session.set_current(0)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        # A dropped ENVI pair opens once, by its header.
+        headers = {Path(p).with_suffix(".hdr") for p in paths if Path(p).suffix.lower() == ".hdr"}
+        self.open_paths([p for p in paths if Path(p).with_suffix(".hdr") not in headers
+                         or Path(p).suffix.lower() == ".hdr"])
+        event.acceptProposedAction()
+
+    # -- misc --------------------------------------------------------------------------
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, "About hiralign", about_text(), QMessageBox.StandardButton.Ok,
+                          self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+        return box
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        """Cancel running jobs and wait for their threads before the window goes."""
+        if self.jobs.busy:
+            self.statusBar().showMessage("Cancelling running jobs…")
+        self.jobs.shutdown()
+        self.errors.close_all()
+        super().closeEvent(event)
+
+
+def about_text() -> str:
+    """Versions of hiralign and the libraries it runs on (HTML)."""
+    import numpy
+    import pyqtgraph
+    import PySide6
+    from PySide6.QtCore import qVersion
+
+    import hiralign
+
+    try:
+        import torch
+
+        torch_line = f"torch {torch.__version__} (CUDA {'available' if torch.cuda.is_available() else 'not available'})"
+    except ImportError:  # pragma: no cover - a hard dependency
+        torch_line = "torch not installed"
+    return (f"<h3>hiralign {hiralign.__version__}</h3>"
+            "<p>Adapts hyperspectral restoration networks to a target domain with HIR-ALIGN: "
+            "proxy → distribution-adaptive synthesis → aligned finetuning.</p>"
+            f"<p>Python {platform.python_version()}<br>PySide6 {PySide6.__version__} (Qt {qVersion()})<br>"
+            f"pyqtgraph {pyqtgraph.__version__}<br>numpy {numpy.__version__}<br>{torch_line}</p>")

@@ -1,0 +1,160 @@
+"""Opening target cubes: files and CAVE folders into the session, through a background job.
+
+Reading runs in a job (on its own "io" queue, so it never waits behind training) and the
+questions it may raise are asked on the GUI thread afterwards:
+
+- a MAT file holding several candidate arrays → a variable picker, then a second read
+  with the chosen variable;
+- a cube without wavelengths → a prompt pre-filled with the preferred default, applied
+  before the cube joins the target set.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QInputDialog, QWidget
+
+from app.errors import ErrorReporter
+from app.jobs import JobManager
+from app.settings import Preferences
+from hiralign.cube import Cube, parse_wavelengths
+from hiralign.errors import HiralignError
+
+log = logging.getLogger(__name__)
+
+#: Suffixes offered in the open dialog (a folder of PNGs opens through its own action).
+OPEN_FILTER = ("Hyperspectral cubes (*.hdr *.mat *.npy *.npz *.tif *.tiff);;ENVI (*.hdr);;"
+               "MATLAB (*.mat);;NumPy (*.npy *.npz);;TIFF (*.tif *.tiff);;All files (*)")
+
+
+def cube_candidates(path: str | Path) -> list[str]:
+    """Names of the numeric 3-D arrays in a MAT/NPZ file (the cubes the user may mean)."""
+    from hiralign.io import format_of, list_variables
+
+    if format_of(path) not in ("mat", "npz"):
+        return []
+    return [v.name for v in list_variables(path) if v.is_numeric and len(v.shape) == 3]
+
+
+def load_cube(path: str | Path, var: str | None = None) -> Cube:
+    """Read one cube with the core loader (imported lazily: it is being written in parallel)."""
+    from hiralign.io import load
+
+    return load(path, var=var)
+
+
+def read_or_candidates(path: str | Path, var: str | None = None) -> "Cube | list[str]":
+    """The cube, or the candidate variable names when a MAT file holds several arrays.
+
+    Runs in a worker; the names come back as plain data so the picker can ask on the GUI
+    thread.
+    """
+    try:
+        return load_cube(path, var)
+    except HiralignError:
+        names = cube_candidates(path) if var is None else []
+        if len(names) > 1:
+            return names
+        raise
+
+
+def default_wavelength_text(preferred: str, bands: int) -> str:
+    """The preferred ``start:stop:step`` when it has ``bands`` values, else an even spacing."""
+    try:
+        if parse_wavelengths(preferred).size == bands:
+            return preferred
+    except HiralignError:
+        pass
+    if bands == 1:
+        return "550"
+    step = 300.0 / (bands - 1)
+    return ", ".join(f"{400 + i * step:.1f}" for i in range(bands))
+
+
+class CubeOpener(QObject):
+    """Loads cubes in the background and asks the user what the files leave open.
+
+    Signals:
+        opened(object, str): a ready :class:`Cube` and the path it came from.
+    """
+
+    opened = Signal(object, str)
+
+    def __init__(self, jobs: JobManager, prefs: Preferences, errors: ErrorReporter,
+                 parent_widget: QWidget | None = None,
+                 ask_variable: Callable[[str, list[str]], str | None] | None = None,
+                 ask_wavelengths: Callable[[str, int, str], str | None] | None = None) -> None:
+        super().__init__()
+        self.jobs = jobs
+        self.prefs = prefs
+        self.errors = errors
+        self.parent_widget = parent_widget
+        self.ask_variable = ask_variable or self._ask_variable_dialog
+        self.ask_wavelengths = ask_wavelengths or self._ask_wavelengths_dialog
+        self.pending = 0
+
+    def open(self, path: str | Path, var: str | None = None,
+             on_ready: Callable[[Cube, str], None] | None = None) -> None:
+        """Start reading ``path``; emits :attr:`opened` (or calls ``on_ready``) when done."""
+        path = str(path)
+        self.pending += 1
+        job = self.jobs.submit(f"open {Path(path).name}", lambda _progress: read_or_candidates(path, var),
+                               device="io")
+        job.finished.connect(lambda result: self._loaded(result, path, on_ready))
+        job.failed.connect(lambda summary, details: self._failed(path, summary, details))
+        job.cancelled.connect(self._done)
+
+    def _done(self) -> None:
+        self.pending -= 1
+
+    def _failed(self, path: str, summary: str, details: str) -> None:
+        self._done()
+        if not Path(path).exists():
+            self.prefs.remove_recent(path)
+        self.errors.show(summary, details, title="hiralign — cannot open file")
+
+    def _loaded(self, result: "Cube | list[str]", path: str, on_ready) -> None:
+        self._done()
+        if isinstance(result, list):  # several candidate variables: ask, then read again
+            choice = self.ask_variable(path, result)
+            if choice:
+                self.open(path, var=choice, on_ready=on_ready)
+            return
+        cube = result
+        if cube.wavelengths is None:
+            text = self.ask_wavelengths(path, cube.n_bands,
+                                        default_wavelength_text(self.prefs.default_wavelengths, cube.n_bands))
+            if text is None:
+                return
+            try:
+                cube = dataclasses.replace(cube, wavelengths=parse_wavelengths(text))
+            except HiralignError as exc:
+                self.errors.show(f"{path}: {exc}", title="hiralign — wavelengths")
+                return
+            if ":" in text:
+                self.prefs.default_wavelengths = text
+        self.prefs.add_recent(path)
+        self.prefs.set_last_folder("open", str(Path(path).parent))
+        if on_ready is not None:
+            on_ready(cube, path)
+        else:
+            self.opened.emit(cube, path)
+
+    # -- default dialogs ---------------------------------------------------------------
+    def _ask_variable_dialog(self, path: str, names: list[str]) -> str | None:
+        name, ok = QInputDialog.getItem(self.parent_widget, "Choose the cube variable",
+                                        f"{Path(path).name} holds several arrays.\nWhich one is the cube?",
+                                        names, 0, False)
+        return name if ok else None
+
+    def _ask_wavelengths_dialog(self, path: str, bands: int, default: str) -> str | None:
+        text, ok = QInputDialog.getText(self.parent_widget, "Wavelengths",
+                                        f"{Path(path).name} has {bands} bands and no wavelengths.\n"
+                                        "Band centres in nm (start:stop:step or a comma-separated list):",
+                                        text=default)
+        return text if ok else None
+

@@ -1,0 +1,96 @@
+"""The target-set panel: one row per target cube with a thumbnail and its shape, band
+count and wavelength range; a context menu to attach a clean reference or remove it."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu, QWidget
+
+from app.session import Session, Target
+from app.views import rgb_pixmap, to_display_rgb
+
+THUMB_SIZE = 64
+
+
+def describe(target: Target) -> str:
+    """``name`` then ``H × W × B · 400–700 nm`` (+ which layers exist)."""
+    cube = target.degraded
+    wl = target.wavelengths
+    text = f"{target.name}\n{cube.height} × {cube.width} × {cube.n_bands} bands · {wl[0]:.0f}–{wl[-1]:.0f} nm"
+    extras = [name for name, present in (("clean ref", target.clean is not None),
+                                          ("proxy", target.proxy is not None),
+                                          (f"{len(target.guides)} guides", bool(target.guides)),
+                                          (f"{len(target.warps)} synth", bool(target.warps)),
+                                          ("restored", target.restored is not None)) if present]
+    return text + ("\n" + ", ".join(extras) if extras else "")
+
+
+def thumbnail(target: Target, size: int = THUMB_SIZE) -> QPixmap:
+    """A stretched Γ pseudo-RGB thumbnail of the degraded cube (of the proxy once it exists)."""
+    cube = target.proxy if target.proxy is not None else target.degraded
+    rgb = to_display_rgb(cube.pseudo_rgb() if cube.n_bands >= 3 else np.repeat(cube.data[..., :1], 3, axis=2))
+    return rgb_pixmap(rgb, size)
+
+
+class TargetList(QListWidget):
+    """Lists the session's targets and selects the current one.
+
+    Signals:
+        attach_clean_requested(int): the user asked to load a clean reference for a target.
+    """
+
+    attach_clean_requested = Signal(int)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.setSpacing(2)
+        self.setWordWrap(True)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setToolTip("Target set: the degraded cubes to adapt to. Right-click for more.")
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.currentRowChanged.connect(self._on_row_changed)
+        session.targets_changed.connect(self.rebuild)
+        session.target_updated.connect(self.update_row)
+        session.current_changed.connect(self._on_session_current)
+
+    def rebuild(self) -> None:
+        self.blockSignals(True)
+        self.clear()
+        for target in self.session.targets:
+            item = QListWidgetItem(QIcon(thumbnail(target)), describe(target))
+            item.setToolTip(str(target.path) if target.path else target.name)
+            self.addItem(item)
+        self.setCurrentRow(self.session.current)
+        self.blockSignals(False)
+
+    def update_row(self, index: int) -> None:
+        item = self.item(index)
+        if item is not None:
+            target = self.session.targets[index]
+            item.setText(describe(target))
+            item.setIcon(QIcon(thumbnail(target)))
+
+    def row_texts(self) -> list[str]:
+        return [self.item(i).text() for i in range(self.count())]
+
+    def _on_row_changed(self, row: int) -> None:
+        if row != self.session.current:
+            self.session.set_current(row)
+
+    def _on_session_current(self, index: int) -> None:
+        if self.currentRow() != index:
+            self.blockSignals(True)
+            self.setCurrentRow(index)
+            self.blockSignals(False)
+
+    def _context_menu(self, pos) -> None:
+        row = self.indexAt(pos).row()
+        if row < 0:
+            return
+        menu = QMenu(self)
+        menu.addAction("Attach clean reference…", lambda: self.attach_clean_requested.emit(row))
+        menu.addAction("Remove from target set", lambda: self.session.remove_target(row))
+        menu.exec(self.viewport().mapToGlobal(pos))

@@ -1,0 +1,158 @@
+"""The training view: the finetuning loss curve and, with clean references, source vs
+adapted metrics.
+
+- Loss against step (log scale), streamed live while the Finetune stage runs.
+- A table of PSNR (dB) / SSIM / SAM (°) of the source model's restoration (the proxy p_i)
+  and of the adapted model's restoration for every target with a clean reference, with
+  the mean and the difference.
+- For the selected target: per-band PSNR (dB against wavelength in nm) of both models and
+  their SAM maps (degrees) on one colour scale.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from app.session import Session
+from app.views import LAYER_COLOURS
+
+METRIC_COLUMNS = ("image", "PSNR source", "PSNR adapted", "ΔPSNR (dB)", "SSIM source", "SSIM adapted",
+                  "SAM source (°)", "SAM adapted (°)")
+
+
+class TrainingView(QWidget):
+    """Loss curve, metric table, per-band PSNR and SAM maps."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.loss_plot = pg.PlotWidget(title="Finetuning loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.setLabel("left", "loss (L1)")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#d62728", width=1.5))
+
+        self.table = QTableWidget(0, len(METRIC_COLUMNS))
+        self.table.setHorizontalHeaderLabels(METRIC_COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+
+        self.detail = pg.GraphicsLayoutWidget()
+        self.band_plot = self.detail.addPlot(row=0, col=0, rowspan=2, title="PSNR per band")
+        self.band_plot.setLabel("bottom", "Wavelength", units="nm")
+        self.band_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.band_plot.setLabel("left", "PSNR (dB)")
+        self.band_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.band_plot.addLegend(offset=(-10, -10), labelTextSize="9pt")
+        self.sam_boxes, self.sam_images = [], []
+        for col, title in ((1, "SAM map, source (°)"), (2, "SAM map, adapted (°)")):
+            self.detail.addLabel(title, row=0, col=col, size="10pt")
+            vb = self.detail.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+            image = pg.ImageItem(axisOrder="row-major")
+            vb.addItem(image)
+            self.sam_boxes.append(vb)
+            self.sam_images.append(image)
+        self.sam_boxes[1].setXLink(self.sam_boxes[0])
+        self.sam_boxes[1].setYLink(self.sam_boxes[0])
+        self.sam_bar = pg.ColorBarItem(values=(0, 10), colorMap=pg.colormap.get("magma"), label="SAM (°)",
+                                       interactive=False)
+        self.sam_bar.setImageItem(self.sam_images, insert_in=None)
+        self.detail.addItem(self.sam_bar, row=1, col=3)
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.loss_plot)
+        table_box = QWidget()
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.table, 1)
+        table_layout.addWidget(self.note)
+        top.addWidget(table_box)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.detail)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(split)
+
+        self._rows: list[int] = []
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
+        session.training_updated.connect(self.refresh)
+        session.target_updated.connect(lambda _i: self.refresh_metrics())
+        session.targets_changed.connect(self.refresh)
+
+    # -- inputs ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        history = self.session.loss_history
+        self.set_loss(history)
+        self.refresh_metrics()
+
+    def set_loss(self, history: list[tuple[int, float]]) -> None:
+        """Plot (step, loss) pairs; non-positive losses are left out of the log plot."""
+        if not history:
+            self.loss_curve.setData([], [])
+            return
+        steps, losses = (np.asarray(v, dtype=np.float64) for v in zip(*history))
+        keep = losses > 0
+        self.loss_curve.setData(steps[keep], losses[keep])
+
+    def refresh_metrics(self) -> None:
+        scored = [(i, t) for i, t in enumerate(self.session.targets) if t.metrics]
+        self._rows = [i for i, _ in scored]
+        self.table.setRowCount(len(scored) + (1 if scored else 0))
+        for row, (_, target) in enumerate(scored):
+            self._fill_row(row, target.name, target.metrics["source"], target.metrics["adapted"])
+        if scored:
+            mean = {side: {k: float(np.mean([t.metrics[side][k] for _, t in scored])) for k in ("psnr", "ssim", "sam")}
+                    for side in ("source", "adapted")}
+            self._fill_row(len(scored), "mean", mean["source"], mean["adapted"], bold=True)
+        if not self.session.has_clean_references():
+            self.note.setText("Metrics need clean references: the demo has them; for your own files, "
+                              "right-click a target → Attach clean reference.")
+        elif not scored:
+            self.note.setText("Run Evaluate to score the source model (the proxies) and the adapted model.")
+        else:
+            self.note.setText("Source = the source model's restoration (the proxy p_i); adapted = the "
+                              "finetuned model's. SAM: mean spectral angle, lower is better.")
+        current = self.session.current
+        self._show_detail(self._rows.index(current) if current in self._rows else (0 if self._rows else -1))
+
+    # -- drawing -----------------------------------------------------------------------
+    def _fill_row(self, row: int, name: str, source: dict, adapted: dict, bold: bool = False) -> None:
+        values = [name, f"{source['psnr']:.2f}", f"{adapted['psnr']:.2f}", f"{adapted['psnr'] - source['psnr']:+.2f}",
+                  f"{source['ssim']:.4f}", f"{adapted['ssim']:.4f}", f"{source['sam']:.2f}", f"{adapted['sam']:.2f}"]
+        for col, text in enumerate(values):
+            item = QTableWidgetItem(text)
+            if col:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if bold:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            self.table.setItem(row, col, item)
+
+    def _show_detail(self, row: int) -> None:
+        self.band_plot.clear()
+        for image in self.sam_images:
+            image.clear()
+        if not 0 <= row < len(self._rows):
+            return
+        target = self.session.targets[self._rows[row]]
+        metrics = target.metrics
+        wl = target.wavelengths
+        for side, colour in (("source", LAYER_COLOURS["proxy"]), ("adapted", LAYER_COLOURS["restored"])):
+            self.band_plot.plot(wl, np.asarray(metrics[side]["psnr_per_band"]), pen=pg.mkPen(colour, width=2),
+                                name=f"{side} ({target.name})")
+        maps = [np.asarray(metrics[side]["sam_map"], dtype=np.float32) for side in ("source", "adapted")]
+        high = float(max(np.percentile(m, 99) for m in maps)) or 1.0
+        for image, sam_map in zip(self.sam_images, maps):
+            image.setImage(sam_map)
+        self.sam_bar.setLevels((0.0, high))
+        for vb in self.sam_boxes:
+            vb.autoRange(padding=0.0)
