@@ -1,0 +1,69 @@
+"""``hiralign degrade IN OUT --task T --seed S``: simulate an observation of a clean cube."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hiralign.commands._common import add_load_options, emit_json
+
+#: Kept literal so that ``hiralign --help`` does not import torch; a test checks it
+#: equals :data:`hiralign.degrade.TASKS`.
+TASK_NAMES = ("gaussian", "complex", "sr4", "deblur", "bandmiss", "inpaint")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "degrade", help="degrade a clean cube with a task operator D_task (seeded)",
+        description="Load a clean cube, apply the degradation of a restoration task exactly as "
+                    "evaluation and finetuning do (PROTOCOL.md), and save the observation. sr4 "
+                    "writes the ×4 smaller low-resolution cube (an image whose size is not a "
+                    "multiple of 4 is first cropped at its bottom/right edge, with a warning). "
+                    "Prints a JSON summary.")
+    parser.add_argument("input", metavar="IN", help="clean cube file (or CAVE folder)")
+    parser.add_argument("output", metavar="OUT",
+                        help="observation to write (.hdr/.img ENVI, .mat, .npy, .npz, .tif)")
+    parser.add_argument("--task", required=True, metavar="TASK",
+                        help=f"degradation: {', '.join(TASK_NAMES)}")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default: the same observation on every machine) or cuda/auto "
+                             "(faster, reproducible only on the same kind of GPU)")
+    add_load_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether writing ``b`` would replace ``a`` (an ENVI pair counts as one file)."""
+    a, b = a.expanduser().resolve(), b.expanduser().resolve()
+    envi = {".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"}
+    if a.suffix.lower() in envi and b.suffix.lower() in envi:
+        return a.with_suffix("") == b.with_suffix("")
+    return a == b
+
+
+def run(args: argparse.Namespace) -> int:
+    from hiralign.degrade import check_task, degrade_cube
+    from hiralign.device import resolve_device
+    from hiralign.errors import ConfigError
+    from hiralign.io import load, save
+
+    check_task(args.task)
+    source, target = Path(args.input), Path(args.output)
+    if _same_file(source, target):
+        raise ConfigError(f"{target}: the output would overwrite the clean input {source}; choose another name")
+    device = resolve_device(args.device)
+    cube = load(source, var=args.var, wavelengths=args.wavelengths, zero_nonfinite=args.zero_nonfinite)
+    observed = degrade_cube(cube, args.task, args.seed, device=device)
+    written = save(observed, target)
+    emit_json({
+        "input": str(source),
+        "output": str(written),
+        "task": args.task,
+        "seed": args.seed,
+        "device": str(device),
+        "input_shape": list(cube.shape),
+        "output_shape": list(observed.shape),
+        "cropped_to": observed.metadata["degradation"]["cropped_to"],
+    })
+    return 0
