@@ -20,7 +20,8 @@ import numpy as np
 
 from hiralign.cube import Cube
 from hiralign.errors import HiralignError, InputError, MissingFileError
-from hiralign.io.common import LoadOptions, RawCube, Variable, collect_warnings, finish_cube, warn
+from hiralign.io.common import LoadOptions, RawCube, collect_warnings, finish_cube, warn
+from hiralign.io.variables import Variable
 
 __all__ = ["load", "save", "load_rgb", "save_rgb", "list_variables", "format_of", "CUBE_SUFFIXES",
            "SAVE_SUFFIXES", "Variable"]

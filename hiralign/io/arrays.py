@@ -13,7 +13,8 @@ import numpy as np
 
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
-from hiralign.io.common import RawCube, Variable, band_info, pick_cube_variable, warn
+from hiralign.io.common import RawCube, good_band_list, warn
+from hiralign.io.variables import Variable, band_info, pick_cube_variable
 
 
 def read_npy(path: Path) -> RawCube:
@@ -61,9 +62,7 @@ def write_npz(cube: Cube, path: Path) -> Path:
     if cube.fwhm is not None:
         arrays["fwhm"] = cube.fwhm
     if cube.bad_bands:
-        bbl = np.ones(cube.n_bands, dtype=np.uint8)
-        bbl[list(cube.bad_bands)] = 0
-        arrays["bbl"] = bbl
+        arrays["bbl"] = good_band_list(cube)
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
     return path

@@ -25,7 +25,7 @@ import numpy as np
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
 from hiralign.errors import InputError, MissingFileError
-from hiralign.io.common import RawCube, warn
+from hiralign.io.common import RawCube, good_band_list, warn
 
 #: Suffixes of ENVI data files, tried in this order beside a header.
 DATA_SUFFIXES = (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", "")
@@ -300,8 +300,7 @@ def write_envi(cube: Cube, path: Path) -> Path:
     if cube.fwhm is not None:
         meta["fwhm"] = [repr(float(v)) for v in cube.fwhm]
     if cube.bad_bands:
-        bad = set(cube.bad_bands)
-        meta["bbl"] = [0 if i in bad else 1 for i in range(b)]
+        meta["bbl"] = good_band_list(cube).tolist()
     default_bands = cube.metadata.get("default_bands")
     if default_bands and all(0 <= int(i) < b for i in default_bands):
         meta["default bands"] = [int(i) + 1 for i in default_bands]

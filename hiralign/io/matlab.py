@@ -20,8 +20,9 @@ import numpy as np
 
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
-from hiralign.io.common import (BBL_NAMES, FWHM_NAMES, UNIT_NAMES, WAVELENGTH_NAMES, RawCube, Variable,
-                                band_info, pick_cube_variable)
+from hiralign.io.common import RawCube, good_band_list
+from hiralign.io.variables import (BBL_NAMES, FWHM_NAMES, UNIT_NAMES, WAVELENGTH_NAMES, Variable, band_info,
+                                   pick_cube_variable)
 
 #: MATLAB classes that hold numbers a cube can be made of.
 NUMERIC_CLASSES = frozenset({"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32",
@@ -153,9 +154,7 @@ def write_mat(cube: Cube, path: Path, version: str = "auto") -> Path:
     if cube.fwhm is not None:
         variables["fwhm"] = cube.fwhm.reshape(-1, 1)
     if cube.bad_bands:
-        bbl = np.ones((cube.n_bands, 1), dtype=np.uint8)
-        bbl[list(cube.bad_bands)] = 0
-        variables["bbl"] = bbl
+        variables["bbl"] = good_band_list(cube).reshape(-1, 1)
     with atomic_path(path) as tmp:
         if version == "7.3":
             _write_v73(tmp, variables)

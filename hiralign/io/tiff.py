@@ -18,7 +18,8 @@ import numpy as np
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
 from hiralign.errors import InputError
-from hiralign.io.common import RawCube, band_info
+from hiralign.io.common import RawCube, good_band_list
+from hiralign.io.variables import band_info
 
 
 def read_tiff(path: Path) -> RawCube:
@@ -63,7 +64,7 @@ def write_tiff(cube: Cube, path: Path) -> Path:
     if cube.fwhm is not None:
         described["fwhm"] = cube.fwhm.tolist()
     if cube.bad_bands:
-        described["bbl"] = [0 if i in set(cube.bad_bands) else 1 for i in range(cube.n_bands)]
+        described["bbl"] = good_band_list(cube).tolist()
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(cube.data.transpose(2, 0, 1)),
                          photometric="minisblack", metadata=described)
