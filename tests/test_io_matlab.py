@@ -130,10 +130,11 @@ def test_given_wavelengths_fill_in_and_are_checked(tmp_path):
         load(tmp_path / "c.mat", wavelengths="500,450,600")
 
 
-def test_v5_round_trip_and_variable_names(tmp_path, small_cube):
+@pytest.mark.parametrize("compress", [False, True])
+def test_v5_round_trip_and_variable_names(tmp_path, small_cube, compress):
     cube = Cube(small_cube.data, wavelengths=small_cube.wavelengths, fwhm=np.full(31, 10.0), bad_bands=(0, 30),
                 name="small")
-    path = save(cube, tmp_path / "out.mat")
+    path = save(cube, tmp_path / "out.mat", compress=compress)
     raw = scipy.io.loadmat(path)  # an independent reader sees the promised variables
     np.testing.assert_array_equal(raw["cube"], cube.data)
     np.testing.assert_array_equal(raw["wavelengths"].ravel(), cube.wavelengths)
@@ -163,10 +164,11 @@ def test_v73_axes_are_reversed_back(tmp_path):
     assert {v.name: v.shape for v in list_variables(tmp_path / "k.mat")}["cube"] == (4, 5, 6)
 
 
-def test_v73_writer_round_trip(tmp_path, small_cube):
+@pytest.mark.parametrize("compress", [False, True])
+def test_v73_writer_round_trip(tmp_path, small_cube, compress):
     from scipy.io.matlab import matfile_version
 
-    path = write_mat(small_cube, tmp_path / "big.mat", version="7.3")
+    path = write_mat(small_cube, tmp_path / "big.mat", version="7.3", compress=compress)
     assert matfile_version(str(path)) == (2, 0)
     back = load(path)
     np.testing.assert_array_equal(back.data, small_cube.data)

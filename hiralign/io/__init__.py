@@ -132,12 +132,13 @@ def list_variables(path: str | os.PathLike) -> list[Variable]:
     raise InputError(f"{p}: only MAT and NPZ files hold named variables")
 
 
-def save(cube: Cube, path: str | os.PathLike) -> Path:
+def save(cube: Cube, path: str | os.PathLike, *, compress: bool = False) -> Path:
     """Write ``cube`` losslessly (float32) in the format its suffix names, atomically.
 
     ``.hdr``/``.img``: ENVI BSQ (header with wavelength, fwhm, bbl, default bands);
     ``.mat``: MAT v5 (v7.3 above 2 GB) with ``cube`` and ``wavelengths``; ``.npz`` with
     ``cube``, ``wavelengths``, ``fwhm``, ``bbl``; ``.npy`` (array only); ``.tif``.
+    ``compress`` deflates .mat/.npz/.tif data (smaller, much slower; see docs/formats.md).
 
     Returns:
         The path written (for ENVI, the header).
@@ -159,7 +160,7 @@ def save(cube: Cube, path: str | os.PathLike) -> Path:
         raise InputError(f"{p}: cannot save a cube as {p.suffix or '(no suffix)'!r}; use one of "
                          f"{', '.join(SAVE_SUFFIXES)}")
     try:
-        return writer(cube, p)
+        return writer(cube, p, compress=compress)
     except OSError as exc:
         raise HiralignError(f"{p}: cannot write: {exc.strerror or exc}") from exc
 

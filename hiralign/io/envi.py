@@ -279,11 +279,16 @@ _PASSTHROUGH_KEYS = ("sensor type", "acquisition date", "acquisition time", "map
                      "coordinate system string", "x start", "y start", "band names")
 
 
-def write_envi(cube: Cube, path: Path) -> Path:
-    """Write ``cube`` as ENVI BSQ float32 (lossless) and return the header path."""
+def write_envi(cube: Cube, path: Path, compress: bool = False) -> Path:
+    """Write ``cube`` as ENVI BSQ float32 (lossless) and return the header path.
+
+    ENVI data files are never compressed; ``compress`` is accepted and warned about.
+    """
     from spectral.io import envi
 
     header, data_file = envi_paths(path)
+    if compress:
+        warn(path, "ENVI data files are stored uncompressed")
     h, w, b = cube.shape
     meta: dict[str, Any] = {
         "description": f"hiralign cube {cube.name}",

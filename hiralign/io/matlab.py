@@ -136,7 +136,7 @@ def _read_v73(path: Path, name: str, variables: list[Variable]) -> tuple[np.ndar
 
 
 # --------------------------------------------------------------------------- writing
-def write_mat(cube: Cube, path: Path, version: str = "auto") -> Path:
+def write_mat(cube: Cube, path: Path, version: str = "auto", compress: bool = False) -> Path:
     """Write ``cube`` as a MAT file with variables ``cube`` (H, W, B single) and ``wavelengths``.
 
     Also ``fwhm`` (nm) and ``bbl`` (1 good, 0 bad) when the cube has them.
@@ -145,6 +145,7 @@ def write_mat(cube: Cube, path: Path, version: str = "auto") -> Path:
         cube: the cube to write.
         path: the target .mat file.
         version: "5", "7.3" or "auto" (v5 unless the cube is too large for it).
+        compress: deflate the data (30–60 % smaller on real cubes, ~50× slower to write).
     """
     if version == "auto":
         version = "7.3" if cube.data.nbytes > V5_LIMIT_BYTES else "5"
@@ -157,11 +158,11 @@ def write_mat(cube: Cube, path: Path, version: str = "auto") -> Path:
         variables["bbl"] = good_band_list(cube).reshape(-1, 1)
     with atomic_path(path) as tmp:
         if version == "7.3":
-            _write_v73(tmp, variables)
+            _write_v73(tmp, variables, compress)
         elif version == "5":
             from scipy.io import savemat
 
-            savemat(tmp, variables, do_compression=True, format="5")
+            savemat(tmp, variables, do_compression=compress, format="5")
         else:
             raise ValueError(f"unknown MAT version {version!r}")
     return path
@@ -171,15 +172,15 @@ _MATLAB_CLASSES = {"float64": "double", "float32": "single", "uint8": "uint8", "
                    "uint16": "uint16", "int32": "int32", "uint32": "uint32"}
 
 
-def _write_v73(target: Path, variables: dict[str, np.ndarray]) -> None:
+def _write_v73(target: Path, variables: dict[str, np.ndarray], compress: bool) -> None:
     """An HDF5 file laid out the way MATLAB writes v7.3 (512-byte user block + header)."""
     import h5py
 
     with h5py.File(target, "w", userblock_size=_V73_USERBLOCK) as f:
         for name, value in variables.items():
             arr = np.ascontiguousarray(value)
-            ds = f.create_dataset(name, data=arr.T, chunks=arr.ndim == 3 or None,
-                                  compression="gzip" if arr.ndim == 3 else None)
+            deflate = compress and arr.ndim == 3
+            ds = f.create_dataset(name, data=arr.T, chunks=deflate or None, compression="gzip" if deflate else None)
             ds.attrs["MATLAB_class"] = np.bytes_(_MATLAB_CLASSES[arr.dtype.name])
     created = datetime.datetime.now().strftime("%a %b %d %H:%M:%S %Y")
     text = f"MATLAB 7.3 MAT-file, Platform: {platform.system()}, Created on: {created} HDF5 schema 1.00 ."

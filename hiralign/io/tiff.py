@@ -53,8 +53,11 @@ def read_tiff(path: Path) -> RawCube:
     return RawCube(data=data, format="TIFF", metadata=metadata, **band_info([extra], data.shape[2]))
 
 
-def write_tiff(cube: Cube, path: Path) -> Path:
-    """Write ``cube`` as a float32 multi-page TIFF (one page per band) with band metadata."""
+def write_tiff(cube: Cube, path: Path, compress: bool = False) -> Path:
+    """Write ``cube`` as a float32 multi-page TIFF (one page per band) with band metadata.
+
+    ``compress`` uses lossless zlib (deflate) pages.
+    """
     import tifffile
 
     described: dict[str, Any] = {"axes": "CYX", "name": cube.name}
@@ -67,5 +70,5 @@ def write_tiff(cube: Cube, path: Path) -> Path:
         described["bbl"] = good_band_list(cube).tolist()
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(cube.data.transpose(2, 0, 1)),
-                         photometric="minisblack", metadata=described)
+                         photometric="minisblack", metadata=described, compression="zlib" if compress else None)
     return path
