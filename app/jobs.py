@@ -21,6 +21,7 @@ import time
 import traceback
 from typing import Any, Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from hiralign.errors import HiralignError
@@ -47,9 +48,10 @@ class QtProgress:
 
     ``report`` and ``preview`` are called on the worker thread and forwarded as signals
     of the owning job (queued onto the GUI thread). Reports are throttled to one per
-    ``min_interval_s`` (plus the final one) and previews to one per key per
-    ``preview_interval_s`` so a tight loop cannot flood the event loop; previews whose
-    key starts with ``"result"`` are finished results and always delivered.
+    ``min_interval_s`` (plus the final one) and image previews to one per key per
+    ``preview_interval_s`` so a tight loop cannot flood the event loop. Small values
+    (dicts such as loss points) and previews whose key starts with ``"result"`` (finished
+    results) are always delivered.
     """
 
     def __init__(self, job: "Job", token: CancelToken, min_interval_s: float = 0.05,
@@ -72,7 +74,7 @@ class QtProgress:
 
     def preview(self, key: str, value: Any) -> None:
         now = time.monotonic()
-        if not key.startswith(RESULT_PREFIX):
+        if isinstance(value, np.ndarray) and not key.startswith(RESULT_PREFIX):
             if now - self._last_preview.get(key, 0.0) < self._preview_interval:
                 return
             self._last_preview[key] = now

@@ -5,14 +5,17 @@ import logging
 import platform
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.errors import ErrorReporter
 from app.jobs import JobManager
 from app.opener import OPEN_FILTER, CubeOpener
+from app.panels.export import ExportActions
+from app.panels.pipeline_panel import PipelinePanel
 from app.panels.target_list import TargetList
+from app.runner import PipelineRunner
 from app.session import Session
 from app.settings import Preferences
 from app.views.compare_view import CompareView
@@ -49,9 +52,12 @@ class MainWindow(QMainWindow):
                               (self.warp_view, "Warp"), (self.training_view, "Training")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
-        self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Spectra", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
+        left = self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        bottom = self._dock("Spectra", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.pipeline = self._make_pipeline_panel()
+        right = self.findChild(QDockWidget, "Pipeline")
+        self.resizeDocks([left, right], [270, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([bottom], [300], Qt.Orientation.Vertical)
         self.readout = QLabel()
         self.statusBar().addWidget(self.readout, 1)
 
@@ -66,12 +72,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _make_pipeline_panel(self) -> QWidget | None:
-        try:
-            from app.panels.pipeline_panel import PipelinePanel
-        except ImportError:  # the panel module is added in a later step of the build
-            return None
-        panel = PipelinePanel(self.session, self.jobs, self.errors, self.prefs)
+    def _make_pipeline_panel(self) -> PipelinePanel:
+        work_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
+        self.runner = PipelineRunner(self.session, self.jobs, self.errors, work_dir)
+        panel = PipelinePanel(self.runner, self.prefs)
         self._dock("Pipeline", panel, Qt.DockWidgetArea.RightDockWidgetArea)
         return panel
 
@@ -101,26 +105,24 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About hiralign", self.show_about))
 
-        try:
-            from app.panels.export import ExportActions
-        except ImportError:  # added in a later step of the build
-            self.exporter = None
-        else:
-            self.exporter = ExportActions(self)
-            self.exporter.populate(self.export_menu)
+        self.exporter = ExportActions(self)
+        self.exporter.populate(self.export_menu)
 
     def _action(self, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda _checked=False: slot())
+        def run(_checked: bool = False) -> None:
+            slot()
+
+        action.triggered.connect(run)
         return action
 
     def _connect(self) -> None:
         session = self.session
         self.opener.opened.connect(lambda cube, path: session.add_target(cube, path))
         session.current_changed.connect(lambda _i: self._show_target(keep_view=False))
-        session.target_updated.connect(lambda i: i == session.current and self._show_target(keep_view=True))
+        session.target_updated.connect(self._on_target_updated)
         self.cube_view.pixel_clicked.connect(self._on_pixel_clicked)
         self.cube_view.hovered.connect(self.readout.setText)
         self.cube_view.bands_changed.connect(self.spectrum.set_band_lines)
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         self.cube_view.layer_changed.connect(self.spectrum.set_layer)
         self.spectrum.pins_changed.connect(self.cube_view.set_pins)
         self.target_list.attach_clean_requested.connect(self.attach_clean_dialog)
+        self.pipeline.loss_streamed.connect(self.training_view.set_loss)
 
     # -- showing -----------------------------------------------------------------------
     def _show_target(self, keep_view: bool) -> None:
@@ -137,6 +140,10 @@ class MainWindow(QMainWindow):
         self.compare_view.set_target(target)
         self.warp_view.set_target(target)
         self.training_view.refresh_metrics()
+
+    def _on_target_updated(self, index: int) -> None:
+        if index == self.session.current:
+            self._show_target(keep_view=True)
 
     def _on_pixel_clicked(self, row: int, col: int, pin: bool) -> None:
         if pin:
@@ -193,8 +200,7 @@ class MainWindow(QMainWindow):
     def _demo_loaded(self, demo) -> None:
         for item in demo.targets:
             self.session.add_target(item.degraded, item.path, clean=item.clean)
-        if self.pipeline is not None:
-            self.pipeline.apply_demo(demo)
+        self.pipeline.apply_demo(demo)
         self.session.set_current(0)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API

@@ -14,6 +14,7 @@ sampled at ``row * h // H``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from hiralign.cube import Cube
 
 #: Display order and names of the per-target layers.
 LAYER_ORDER = ("degraded", "proxy", "synth", "restored", "clean")
+
+_UIDS = itertools.count(1)
 
 
 @dataclasses.dataclass
@@ -40,6 +43,8 @@ class Target:
             ``transported_rgb``, ``coords``/``displacement`` (H, W, 2), ``diagnostics``.
         restored: the degraded cube restored by the adapted model.
         metrics: evaluation results (see :mod:`app.stages`).
+        uid: a stable identity; background results name their target by it, so a target
+            removed while a stage runs simply drops its late results.
     """
 
     degraded: Cube
@@ -50,6 +55,7 @@ class Target:
     warps: list[Any] = dataclasses.field(default_factory=list)
     restored: Cube | None = None
     metrics: dict[str, Any] | None = None
+    uid: int = dataclasses.field(default_factory=lambda: next(_UIDS))
 
     @property
     def name(self) -> str:
@@ -170,6 +176,10 @@ class Session(QObject):
         if index != self.current:
             self.current = index
         self.current_changed.emit(self.current)
+
+    def index_of(self, uid: int) -> int | None:
+        """Index of the target with ``uid``, or None when it was removed."""
+        return next((i for i, t in enumerate(self.targets) if t.uid == uid), None)
 
     @property
     def current_target(self) -> Target | None:

@@ -1,0 +1,187 @@
+"""Export: the adapted checkpoint bundle, restored / synthesized / proxy cubes (ENVI or MAT),
+figures of every view (PNG), and the plotted spectra and ROI statistics (CSV).
+
+Every write is atomic (a temporary sibling renamed into place), so a failed or cancelled
+export never leaves half a file. Cube and checkpoint writes run as background jobs; the
+figure and CSV writes are small and run at once.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
+
+from hiralign.atomic import atomic_dir, atomic_path, write_text
+from hiralign.cube import Cube
+from hiralign.errors import HiralignError
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+#: Cube formats offered for export: label → suffix (hiralign.io.save picks the writer).
+CUBE_FORMATS = {"ENVI (.hdr + .img)": ".hdr", "MATLAB (.mat)": ".mat"}
+
+
+def export_checkpoint(source: Path, target: Path) -> Path:
+    """Copy the checkpoint bundle folder ``source`` to ``target`` (replaced atomically)."""
+    if not (Path(source) / "config.json").is_file():
+        raise HiralignError(f"{source} is not a checkpoint bundle (no config.json)")
+    with atomic_dir(target) as tmp:
+        for item in Path(source).iterdir():
+            if item.is_file():
+                shutil.copy2(item, tmp / item.name)
+    return Path(target)
+
+
+def export_cubes(cubes: Sequence[Cube], folder: Path, suffix: str, progress=None) -> list[Path]:
+    """Save each cube as ``folder/<name><suffix>``; returns the written paths."""
+    from hiralign.io import save
+
+    written = []
+    for k, cube in enumerate(cubes):
+        if progress is not None:
+            progress.check()
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cube.name)
+        written.append(save(cube, Path(folder) / f"{stem}{suffix}"))
+        if progress is not None:
+            progress.report(k + 1, len(cubes), cube.name)
+    return written
+
+
+def spectra_csv(wavelengths: np.ndarray, columns: dict[str, np.ndarray]) -> str:
+    """CSV text: a ``wavelength_nm`` column then one column per spectrum."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["wavelength_nm", *columns])
+    for b, wl in enumerate(wavelengths):
+        writer.writerow([f"{wl:g}", *(f"{float(col[b]):.6g}" for col in columns.values())])
+    return buffer.getvalue()
+
+
+def export_figure(widget: QWidget, path: Path) -> Path:
+    """Render ``widget`` as it looks on screen to a PNG (atomic)."""
+    with atomic_path(path) as tmp:
+        if not widget.grab().save(str(tmp), "PNG"):
+            raise HiralignError(f"{path}: cannot write the PNG")
+    return Path(path)
+
+
+class ExportActions:
+    """The File ▸ Export menu of a :class:`~app.main_window.MainWindow`."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        self.window = window
+
+    def populate(self, menu: QMenu) -> None:
+        menu.addAction("Adapted checkpoint bundle…", self.checkpoint_dialog)
+        menu.addSeparator()
+        menu.addAction("Restored cubes…", lambda: self.cubes_dialog("restored"))
+        menu.addAction("Synthesized cubes…", lambda: self.cubes_dialog("synth"))
+        menu.addAction("Proxy cubes…", lambda: self.cubes_dialog("proxy"))
+        menu.addSeparator()
+        menu.addAction("Figures of every view (PNG)…", self.figures_dialog)
+        menu.addAction("Plotted spectra (CSV)…", lambda: self.csv_dialog(roi=False))
+        menu.addAction("ROI statistics (CSV)…", lambda: self.csv_dialog(roi=True))
+
+    # -- what can be exported ----------------------------------------------------------
+    def cubes_of(self, kind: str) -> list[Cube]:
+        out: list[Cube] = []
+        for target in self.window.session.targets:
+            if kind == "restored" and target.restored is not None:
+                out.append(target.restored.with_data(target.restored.data, name=f"{target.name}_restored"))
+            elif kind == "proxy" and target.proxy is not None:
+                out.append(target.proxy.with_data(target.proxy.data, name=f"{target.name}_proxy"))
+            elif kind == "synth":
+                out.extend(c.with_data(c.data, name=f"{target.name}_synth{j + 1}") for j, c in enumerate(target.synth))
+        return out
+
+    def figures(self) -> dict[str, QWidget]:
+        w = self.window
+        return {"cube": w.cube_view.graphics, "spectra": w.spectrum.plot_widget, "compare": w.compare_view.graphics,
+                "warp": w.warp_view, "training": w.training_view}
+
+    # -- actions -----------------------------------------------------------------------
+    def export_figures(self, folder: Path) -> list[Path]:
+        """Save each view (switching tabs so each is laid out) as ``folder/<view>.png``."""
+        tabs, current = self.window.tabs, self.window.tabs.currentIndex()
+        written = []
+        for name, widget in self.figures().items():
+            page = next((i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(widget)
+                         or tabs.widget(i) is widget), None)
+            if page is not None:
+                tabs.setCurrentIndex(page)
+            written.append(export_figure(widget, Path(folder) / f"{name}.png"))
+        tabs.setCurrentIndex(current)
+        return written
+
+    def export_csv(self, path: Path, roi: bool) -> Path:
+        spectrum = self.window.spectrum
+        wl, columns = spectrum.table()
+        if roi:
+            columns = {k: v for k, v in columns.items() if k.startswith("roi ")}
+            if not columns:
+                raise HiralignError("no ROI: tick ROI in the cube view and place the rectangle first")
+        elif not columns:
+            raise HiralignError("no spectra plotted: click a pixel in the cube view first")
+        write_text(path, spectra_csv(wl, columns))
+        return Path(path)
+
+    def checkpoint_dialog(self) -> None:
+        session, prefs = self.window.session, self.window.prefs
+        if session.adapted_checkpoint is None:
+            self.window.errors.show("No adapted model yet: run the Finetune stage first.")
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, "Export the adapted checkpoint into…",
+                                                  prefs.last_folder("export"))
+        if not folder:
+            return
+        prefs.set_last_folder("export", folder)
+        target = Path(folder) / f"hiralign-adapted-{session.task}"
+        self._job("export checkpoint", lambda progress: export_checkpoint(session.adapted_checkpoint, target))
+
+    def cubes_dialog(self, kind: str) -> None:
+        cubes = self.cubes_of(kind)
+        if not cubes:
+            self.window.errors.show(f"No {kind} cubes to export yet.")
+            return
+        label, ok = QInputDialog.getItem(self.window, "Cube format", "Write the cubes as:", list(CUBE_FORMATS), 0,
+                                         False)
+        if not ok:
+            return
+        folder = QFileDialog.getExistingDirectory(self.window, f"Export {len(cubes)} {kind} cubes into…",
+                                                  self.window.prefs.last_folder("export"))
+        if folder:
+            self.window.prefs.set_last_folder("export", folder)
+            self._job(f"export {kind}", lambda progress: export_cubes(cubes, Path(folder), CUBE_FORMATS[label],
+                                                                      progress))
+
+    def figures_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Save figures into…",
+                                                  self.window.prefs.last_folder("export"))
+        if folder:
+            self._now(lambda: self.export_figures(Path(folder)))
+
+    def csv_dialog(self, roi: bool) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save CSV", str(Path(self.window.prefs.last_folder(
+            "export")) / ("roi_statistics.csv" if roi else "spectra.csv")), "CSV (*.csv)")
+        if path:
+            self._now(lambda: self.export_csv(Path(path), roi))
+
+    def _job(self, name: str, work) -> None:
+        job = self.window.jobs.submit(name, work, device="io")
+        job.failed.connect(lambda summary, details: self.window.errors.show(summary, details))
+        job.finished.connect(lambda _result: self.window.statusBar().showMessage(f"{name}: done", 5000))
+
+    def _now(self, work) -> None:
+        try:
+            written = work()
+        except Exception as exc:  # noqa: BLE001 - shown in the error dialog
+            self.window.errors.show_exception(exc)
+            return
+        count = len(written) if isinstance(written, list) else 1
+        self.window.statusBar().showMessage(f"wrote {count} file(s)", 5000)

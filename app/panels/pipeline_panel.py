@@ -1,0 +1,281 @@
+"""The pipeline panel: settings of the adaptation, a button per stage, Run all, progress
+with ETA, a live preview and a working Cancel."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from app import stages
+from app.jobs import Job
+from app.panels.config_form import ConfigDialog
+from app.runner import PipelineRunner, PipelineSettings
+from app.settings import Preferences
+
+CHOOSE_MODEL = "Choose checkpoint folder…"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA —"
+    seconds = int(round(seconds))
+    return f"ETA {seconds // 60}:{seconds % 60:02d}"
+
+
+def _tasks() -> tuple[str, ...]:
+    try:
+        from hiralign.degrade import TASKS
+    except ImportError:  # pragma: no cover - degrade is part of every build
+        return ("gaussian",)
+    return TASKS
+
+
+def _generators() -> tuple[str, ...]:
+    try:
+        from hiralign.generate import GENERATORS
+    except ImportError:
+        return ()
+    return tuple(GENERATORS)
+
+
+class PipelinePanel(QWidget):
+    """Settings + stage buttons + progress; drives a :class:`PipelineRunner`.
+
+    Signals:
+        loss_streamed(list): the finetune loss history so far, while it trains.
+    """
+
+    loss_streamed = Signal(list)
+
+    def __init__(self, runner: PipelineRunner, prefs: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.session = runner.session
+        self.prefs = prefs
+        self.generator_settings: object | None = None
+        self.warp_config: object | None = None
+
+        self.task_box = QComboBox(toolTip="Degradation the target cubes suffer (the restoration task)")
+        self.task_box.addItems(_tasks())
+        self.model_box = QComboBox(toolTip="Source-pretrained restorer Φ_src")
+        self.generator_box = QComboBox(toolTip="How guide RGBs g_ij are generated from each proxy RGB")
+        self.generator_box.addItems(_generators())
+        self.generator_button = QPushButton("Settings…", toolTip="Generator settings")
+        self.warp_button = QPushButton("Warp settings…", toolTip="Spectral-warp settings (paper defaults)")
+        self.guides_spin = QSpinBox(minimum=1, maximum=32, value=PipelineSettings().guides_per_proxy,
+                                    toolTip="M: guides per proxy (paper: 3)")
+        defaults = PipelineSettings()
+        self.ratio_spin = QDoubleSpinBox(minimum=0.0, maximum=50.0, singleStep=0.5, value=defaults.ratio, decimals=1,
+                                         toolTip="r: synthesized:proxy sampling ratio of finetuning patches "
+                                                 "(paper: 3; 0 = proxies only)")
+        self.steps_spin = QSpinBox(minimum=1, maximum=100000, value=defaults.steps, singleStep=50,
+                                   toolTip="Finetuning steps")
+        self.device_box = QComboBox(toolTip="Where the heavy stages run")
+        self.device_box.addItems(DEVICES)
+        self.device_box.setCurrentText(prefs.device if prefs.device in DEVICES else "auto")
+
+        form = QFormLayout()
+        form.addRow("Task", self.task_box)
+        form.addRow("Source model", self.model_box)
+        generator_row = QHBoxLayout()
+        generator_row.addWidget(self.generator_box, 1)
+        generator_row.addWidget(self.generator_button)
+        form.addRow("Generator", generator_row)
+        form.addRow("Guides per proxy", self.guides_spin)
+        form.addRow("Synth : proxy ratio", self.ratio_spin)
+        form.addRow("Finetune steps", self.steps_spin)
+        form.addRow("Device", self.device_box)
+        form.addRow("", self.warp_button)
+        settings_box = QGroupBox("Settings")
+        settings_box.setLayout(form)
+
+        self.buttons: dict[str, QPushButton] = {}
+        grid = QGridLayout()
+        for k, stage in enumerate(stages.STAGES):
+            button = QPushButton(stage.capitalize())
+            button.clicked.connect(lambda _checked=False, s=stage: self.start(s))
+            self.buttons[stage] = button
+            grid.addWidget(button, k // 3, k % 3)
+        self.run_all_button = QPushButton("Run all")
+        self.run_all_button.setStyleSheet("font-weight: bold")
+        self.run_all_button.clicked.connect(lambda _checked=False: self.start("all"))
+        grid.addWidget(self.run_all_button, 1, 2)
+        self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the running stage (Esc)")
+        self.cancel_button.setShortcut("Esc")
+        self.cancel_button.clicked.connect(lambda _checked=False: self.runner.cancel())
+        grid.addWidget(self.cancel_button, 2, 0, 1, 3)
+
+        self.progress = QProgressBar(minimum=0, maximum=1000, value=0, textVisible=True)
+        self.status = QLabel("Idle.")
+        self.status.setWordWrap(True)
+        self.preview = pg.GraphicsLayoutWidget()
+        self.preview.setFixedHeight(200)
+        self.preview_title = self.preview.addLabel("live preview", row=0, col=0, size="9pt")
+        self.preview_box = self.preview.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.preview_image = pg.ImageItem(axisOrder="row-major")
+        self.preview_box.addItem(self.preview_image)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(settings_box)
+        layout.addLayout(grid)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.preview)
+        layout.addStretch(1)
+
+        self._job: Job | None = None
+        self._stage_started = 0.0
+        self.task_box.currentTextChanged.connect(self._fill_models)
+        self.model_box.activated.connect(self._on_model_activated)
+        self.generator_box.currentTextChanged.connect(self._on_generator_changed)
+        self.generator_button.clicked.connect(lambda _checked=False: self._edit_generator())
+        self.warp_button.clicked.connect(lambda _checked=False: self._edit_warp())
+        self.device_box.currentTextChanged.connect(self._on_device_changed)
+        runner.stage_started.connect(self._on_stage_started)
+        runner.stage_ended.connect(self._on_stage_ended)
+        runner.previewed.connect(self._on_preview)
+        for signal in (self.session.targets_changed, self.session.training_updated):
+            signal.connect(self.update_buttons)
+        self.session.target_updated.connect(lambda _i: self.update_buttons())
+        self._fill_models()
+        self._on_generator_changed(self.generator_box.currentText())
+        self.update_buttons()
+
+    # -- settings ----------------------------------------------------------------------
+    def settings(self) -> PipelineSettings:
+        model = self.model_box.currentData()
+        return PipelineSettings(task=self.task_box.currentText(), source_model=Path(model) if model else None,
+                                generator=self.generator_box.currentText(),
+                                generator_settings=self.generator_settings,
+                                guides_per_proxy=self.guides_spin.value(), ratio=self.ratio_spin.value(),
+                                steps=self.steps_spin.value(), device=self.device_box.currentText(),
+                                warp_config=self.warp_config)
+
+    def set_source_model(self, folder: str | Path) -> None:
+        folder = str(folder)
+        index = self.model_box.findData(folder)
+        if index < 0:
+            self.model_box.insertItem(self.model_box.count() - 1, Path(folder).name, folder)
+            index = self.model_box.findData(folder)
+        self.model_box.setCurrentIndex(index)
+        self.update_buttons()
+
+    def apply_demo(self, demo) -> None:
+        """Select the demo's task and its shipped model, ready for *Run all*."""
+        self.task_box.setCurrentText(demo.task)
+        self.session.task = demo.task
+
+    def _fill_models(self) -> None:
+        self.model_box.clear()
+        shipped = stages.shipped_model(self.task_box.currentText())
+        if shipped is not None:
+            self.model_box.addItem(f"shipped: {self.task_box.currentText()}", str(shipped))
+        self.model_box.addItem(CHOOSE_MODEL, None)
+        self.session.task = self.task_box.currentText()
+        self.update_buttons()
+
+    def _on_model_activated(self, index: int) -> None:
+        if self.model_box.itemText(index) != CHOOSE_MODEL:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Source checkpoint folder", self.prefs.last_folder("model"))
+        if folder:
+            self.prefs.set_last_folder("model", folder)
+            self.set_source_model(folder)
+        else:
+            self.model_box.setCurrentIndex(0)
+
+    def _on_generator_changed(self, name: str) -> None:
+        self.generator_settings = None
+        if not name:
+            return
+        try:
+            from hiralign.generate import get_generator
+
+            self.generator_settings = getattr(get_generator(name), "settings", None)
+        except Exception:  # noqa: BLE001 - a generator that cannot be built shows its error when run
+            self.generator_settings = None
+        self.generator_button.setEnabled(dataclasses.is_dataclass(self.generator_settings))
+
+    def _edit_generator(self) -> None:
+        dialog = ConfigDialog(self.generator_settings, f"{self.generator_box.currentText()} settings", self)
+        if dialog.exec():
+            self.generator_settings = dialog.result_config
+
+    def _edit_warp(self) -> None:
+        from hiralign.warp import WarpConfig
+
+        dialog = ConfigDialog(self.warp_config or WarpConfig(), "Warp settings", self)
+        if dialog.exec():
+            self.warp_config = dialog.result_config
+
+    def _on_device_changed(self, name: str) -> None:
+        self.prefs.device = name
+
+    # -- running -----------------------------------------------------------------------
+    def start(self, stage: str) -> Job | None:
+        """Start ``stage`` (or ``"all"``); errors are shown, not raised."""
+        try:
+            if stage == "all":
+                return self.runner.run_all(self.settings())
+            return self.runner.start(stage, self.settings())
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the error dialog
+            self.runner.errors.show_exception(exc)
+            return None
+
+    def update_buttons(self) -> None:
+        missing = stages.unavailable_stages()
+        busy = self.runner.busy
+        for stage, button in self.buttons.items():
+            reason = missing.get(stage) or self.runner.missing_inputs(stage)
+            if stage in ("proxy", "finetune") and not reason and self.model_box.currentData() is None:
+                reason = "Choose a source model first."
+            button.setEnabled(not busy and not reason)
+            button.setToolTip(reason or f"Run the {stage} stage")
+        all_reason = next((missing[s] for s in stages.STAGES[:4] if s in missing), None) \
+            or self.runner.missing_inputs("proxy") or (None if self.model_box.currentData() else
+                                                       "Choose a source model first.")
+        self.run_all_button.setEnabled(not busy and not all_reason)
+        self.run_all_button.setToolTip(all_reason or "Proxy → Generate → Warp → Finetune → Evaluate")
+        self.cancel_button.setEnabled(busy)
+        self.generator_button.setEnabled(not busy and dataclasses.is_dataclass(self.generator_settings))
+        self.warp_button.setEnabled(not busy and "warp" not in missing)
+
+    def _on_stage_started(self, stage: str, job: Job) -> None:
+        self._job = job
+        self._stage_started = time.monotonic()
+        self.progress.setValue(0)
+        self.status.setText(f"{stage.capitalize()}: waiting…")
+        job.progressed.connect(lambda done, total, message: self._on_progress(stage, job, done, total, message))
+        self.update_buttons()
+
+    def _on_progress(self, stage: str, job: Job, done: float, total: float, message: str) -> None:
+        if total > 0:
+            self.progress.setValue(int(1000 * min(done / total, 1.0)))
+        self.status.setText(f"{stage.capitalize()}: {message}  ·  {format_eta(job.eta_seconds())}")
+
+    def _on_stage_ended(self, stage: str, state: str) -> None:
+        elapsed = time.monotonic() - self._stage_started
+        stall = self._job.max_stall_ms if self._job is not None else 0.0
+        words = {"finished": "done", "failed": "failed", "cancelled": "cancelled"}[state]
+        self.status.setText(f"{stage.capitalize()} {words} after {elapsed:.1f} s "
+                            f"(GUI max stall {stall:.0f} ms).")
+        if state == "finished":
+            self.progress.setValue(1000)
+        self._job = None
+        self.update_buttons()
+
+    def _on_preview(self, key: str, value: object) -> None:
+        if isinstance(value, np.ndarray) and value.ndim in (2, 3):
+            image = np.asarray(value, dtype=np.float32)
+            self.preview_image.setImage(image, levels=(0.0, 1.0) if image.ndim == 3 else None)
+            self.preview_title.setText(f"live preview: {key}")
+            self.preview_box.autoRange(padding=0.0)
+        elif key == "loss":
+            self.loss_streamed.emit(self.runner.live_losses)

@@ -1,0 +1,175 @@
+"""The pipeline through the real workers on tiny cubes: stages, streaming, cancel, errors, export."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hiralign.cube import Cube
+
+pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("propagateSizeHints")]
+
+BANDS = 16
+
+
+def _tiny_checkpoint(folder, bands=BANDS, task="gaussian"):
+    import torch
+
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("compact", bands, 1, features=8, depth=2)
+    config = CheckpointConfig(arch="compact", task=task, bands=bands, wavelengths=tuple(np.linspace(450, 650, bands)),
+                              args={"features": 8, "depth": 2})
+    return save_checkpoint(model, folder, config, {"note": "random tiny test model"})
+
+
+def _scene(rng, size=32, name="scene"):
+    from scipy.ndimage import gaussian_filter
+
+    clean = gaussian_filter(rng.random((size, size, BANDS)), sigma=(2, 2, 2)).astype(np.float32)
+    clean = (clean - clean.min()) / (clean.max() - clean.min())
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    wl = np.linspace(450, 650, BANDS)
+    return Cube(noisy, wl, name=name), Cube(clean, wl, name=f"{name} clean")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, rng):
+    import torch
+
+    from app.main_window import MainWindow
+    from app.settings import Preferences
+
+    torch.set_num_threads(1)
+    win = MainWindow(Preferences.at(tmp_path / "prefs.ini"))
+    qtbot.addWidget(win)
+    win.runner.work_dir = tmp_path / "runs"
+    win.resize(1200, 800)
+    win.show()
+    for k in range(2):
+        degraded, clean = _scene(rng, name=f"scene{k}")
+        win.session.add_target(degraded, clean=clean)
+    panel = win.pipeline
+    panel.set_source_model(_tiny_checkpoint(tmp_path / "source"))
+    panel.device_box.setCurrentText("cpu")
+    panel.steps_spin.setValue(4)
+    yield win
+    win.close()
+
+
+def _run(qtbot, window, stage, timeout=60000):
+    panel = window.pipeline
+    assert panel.buttons[stage].isEnabled(), panel.buttons[stage].toolTip()
+    with qtbot.waitSignal(window.runner.stage_ended, timeout=timeout) as blocker:
+        panel.buttons[stage].click()
+    assert blocker.args == [stage, "finished"], window.errors.history
+
+
+@pytest.mark.slow
+def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, window, tmp_path):
+    from hiralign.models.checkpoint import load_checkpoint, read_provenance
+
+    session, panel = window.session, window.pipeline
+    assert not panel.buttons["finetune"].isEnabled()  # needs proxies first
+    streamed = []
+    session.target_updated.connect(streamed.append)
+    _run(qtbot, window, "proxy")
+    assert streamed == [0, 1]  # each proxy arrived as soon as it was done
+    for target in session.targets:
+        assert target.proxy is not None and target.proxy.shape == target.degraded.shape
+    assert window.cube_view.layer_box.findText("proxy") >= 0
+    assert "proxy" in window.target_list.row_texts()[0]
+
+    _run(qtbot, window, "finetune")
+    folder = session.adapted_checkpoint
+    model, config = load_checkpoint(folder)
+    assert config.bands == BANDS and read_provenance(folder)["mode"] == "proxy-only"
+    assert [s for s, _ in session.loss_history] == [1, 2, 3, 4]
+    steps, losses = window.training_view.loss_curve.getData()
+    assert list(steps) == [1, 2, 3, 4]
+
+    _run(qtbot, window, "evaluate")
+    for target in session.targets:
+        assert target.restored.shape == target.degraded.shape
+        assert set(target.metrics) == {"source", "adapted"}
+        assert target.metrics["adapted"]["psnr_per_band"].shape == (BANDS,)
+        assert target.metrics["adapted"]["sam_map"].shape == (32, 32)
+    table = window.training_view.table
+    assert table.rowCount() == 3 and table.item(2, 0).text() == "mean"
+    assert window.cube_view.layer_box.findText("restored") >= 0
+
+    from app.panels.export import export_checkpoint
+
+    exported = export_checkpoint(folder, tmp_path / "export" / "adapted")
+    reloaded, _ = load_checkpoint(exported)
+    for (name, a), (_, b) in zip(model.state_dict().items(), reloaded.state_dict().items()):
+        assert np.array_equal(a.numpy(), b.numpy()), name
+    assert window.runner.timings["proxy"]["seconds"] > 0
+
+
+def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):
+    session, panel, runner = window.session, window.pipeline, window.runner
+    _run(qtbot, window, "proxy")
+    proxies = [t.proxy for t in session.targets]
+    panel.steps_spin.setValue(100000)
+    panel.buttons["finetune"].click()
+    qtbot.waitUntil(lambda: runner.current is not None and runner.current.fraction > 0, timeout=60000)
+    assert panel.cancel_button.isEnabled() and not panel.buttons["proxy"].isEnabled()
+    with qtbot.waitSignal(runner.stage_ended, timeout=30000) as blocker:
+        panel.cancel_button.click()
+    assert blocker.args == ["finetune", "cancelled"]
+    assert session.adapted_checkpoint is None and session.loss_history == []
+    assert [t.proxy for t in session.targets] == proxies
+    assert not list((window.runner.work_dir).glob("adapted-*/config.json"))  # no half-written bundle
+    assert panel.buttons["finetune"].isEnabled() and not panel.cancel_button.isEnabled()
+    assert "cancelled" in panel.status.text()
+    assert window.errors.history == []
+
+
+def test_a_failing_stage_shows_the_error_dialog(qtbot, window, tmp_path):
+    panel = window.pipeline
+    panel.set_source_model(_tiny_checkpoint(tmp_path / "wrong", bands=8))
+    with qtbot.waitSignal(window.runner.stage_ended, timeout=60000) as blocker:
+        panel.buttons["proxy"].click()
+    assert blocker.args == ["proxy", "failed"]
+    qtbot.waitUntil(lambda: bool(window.errors.dialogs))
+    text = window.errors.dialogs[0].text()
+    assert "Proxy failed" in text and "8-band" in text
+    assert all(t.proxy is None for t in window.session.targets)
+    assert panel.buttons["proxy"].isEnabled()
+    window.errors.close_all()
+
+
+def test_stages_missing_from_the_build_are_disabled_with_a_reason(qtbot, window, monkeypatch):
+    from app import stages
+
+    monkeypatch.setattr(stages, "unavailable_stages",
+                        lambda: {"warp": "The warp stage is not available in this build (test)."})
+    window.pipeline.update_buttons()
+    button = window.pipeline.buttons["warp"]
+    assert not button.isEnabled() and "not available in this build" in button.toolTip()
+    assert not window.pipeline.run_all_button.isEnabled()
+
+
+def test_export_writes_cubes_and_csv_atomically(qtbot, window, tmp_path):
+    from app.panels.export import export_cubes
+    from hiralign.io import load
+
+    _run(qtbot, window, "proxy")
+    cubes = window.exporter.cubes_of("proxy")
+    written = export_cubes(cubes, tmp_path / "out", ".mat") + export_cubes(cubes, tmp_path / "out", ".hdr")
+    assert len(written) == 4
+    back = load(written[0])
+    np.testing.assert_allclose(back.data, window.session.targets[0].proxy.data, rtol=1e-6)
+    np.testing.assert_allclose(back.wavelengths, window.session.targets[0].wavelengths)
+
+    window.spectrum.show_pixel(5, 6)
+    csv_path = window.exporter.export_csv(tmp_path / "spectra.csv", roi=False)
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["wavelength_nm", "degraded r5 c6"] and len(rows) == BANDS + 1
+    assert float(rows[1].split(",")[1]) == pytest.approx(window.session.current_target.degraded.data[5, 6, 0], rel=1e-5)
+    figures = window.exporter.export_figures(tmp_path / "figures")
+    assert {p.name for p in figures} == {"cube.png", "spectra.png", "compare.png", "warp.png", "training.png"}
+    assert all(p.stat().st_size > 1000 for p in figures)
+    assert not [p for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]
