@@ -18,17 +18,17 @@ _CODES = {"u1": 1, "i2": 2, "i4": 3, "f4": 4, "f8": 5, "u2": 12, "u4": 13}
 
 def write_envi(folder: Path, data: np.ndarray, *, name: str = "cube", interleave: str = "bsq",
                byte_order: int = 0, extra: str = "", data_suffix: str = ".img", code: int | None = None,
-               truncate: int = 0) -> Path:
+               truncate: int = 0, offset: int = 0) -> Path:
     """Write an ENVI pair by hand (independent of the code under test); returns the header."""
     endian = "<" if byte_order == 0 else ">"
     raw = np.ascontiguousarray(data.transpose(_LAYOUT[interleave])).astype(data.dtype.newbyteorder(endian))
     payload = raw.tobytes()
-    (folder / f"{name}{data_suffix}").write_bytes(payload[:len(payload) - truncate])
+    (folder / f"{name}{data_suffix}").write_bytes(b"\x7f" * offset + payload[:len(payload) - truncate])
     h, w, b = data.shape
     code = _CODES[data.dtype.str[1:]] if code is None else code
     header = folder / f"{name}.hdr"
     header.write_text(f"ENVI\ndescription = {{\n  test cube}}\nsamples = {w}\nlines = {h}\nbands = {b}\n"
-                      f"header offset = 0\nfile type = ENVI Standard\ndata type = {code}\n"
+                      f"header offset = {offset}\nfile type = ENVI Standard\ndata type = {code}\n"
                       f"interleave = {interleave}\nbyte order = {byte_order}\n{extra}")
     return header
 
@@ -52,9 +52,9 @@ def test_every_interleave_and_data_type(tmp_path, rng, interleave, dtype):
     assert (cube.metadata["scaling"] is None) == (dt.kind == "f")
 
 
-def test_big_endian_data(tmp_path, rng):
+def test_big_endian_data_after_a_header_offset(tmp_path, rng):
     data = rng.integers(0, 65535, size=(3, 4, 2)).astype(np.uint16)
-    cube = load(write_envi(tmp_path, data, byte_order=1, interleave="bil"))
+    cube = load(write_envi(tmp_path, data, byte_order=1, interleave="bil", offset=128))
     np.testing.assert_allclose(cube.data, data / 65535.0, rtol=1e-6)
 
 

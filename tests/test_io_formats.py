@@ -82,6 +82,9 @@ def test_npy_bad_inputs(tmp_path):
     np.save(tmp_path / "cplx.npy", np.zeros((2, 2, 2), np.complex64))
     with pytest.raises(InputError, match="cplx.npy: complex data"):
         load(tmp_path / "cplx.npy")
+    np.save(tmp_path / "text.npy", np.full((2, 2, 2), "a"))
+    with pytest.raises(InputError, match="text.npy: data type <U1 is not numeric"):
+        load(tmp_path / "text.npy")
     (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(InputError, match="junk.npy"):
         load(tmp_path / "junk.npy")

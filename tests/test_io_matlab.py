@@ -197,10 +197,11 @@ def test_real_cave(name):
 @pytest.mark.data
 @pytest.mark.parametrize("name", ["scene01.mat", "scene02.mat", "scene03.mat", "scene04.mat"])
 def test_real_kaist(name):
-    cube = load(shared_file("kaist", name))
+    cube = load(shared_file("kaist", name), wavelengths="420:720:10")  # KAIST's bands (data README)
     assert cube.shape == (256, 256, 31)
     assert cube.metadata["format"] == "MAT v7.3" and cube.metadata["scaling"] is None
     assert 0.0 <= cube.data.min() and cube.data.max() <= 1.0
+    assert cube.rgb_band_indices() == (24, 13, 5)
 
 
 @pytest.mark.data

@@ -212,6 +212,8 @@ def read_envi(path: Path) -> RawCube:
             raise InputError(f"{header}: unknown interleave {interleave!r} (expected bsq, bil or bip)")
         warn(header, "no 'interleave' key; assuming bsq")
         interleave = "bsq"
+    if "byte order" not in h:
+        warn(header, "no 'byte order' key; assuming 0 (little-endian)")
     byte_order = _int_key(h, "byte order", header, default=0)
     if byte_order not in (0, 1):
         raise InputError(f"{header}: byte order must be 0 or 1, not {byte_order}")
