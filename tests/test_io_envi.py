@@ -54,8 +54,10 @@ def test_every_interleave_and_data_type(tmp_path, rng, interleave, dtype):
 
 def test_big_endian_data_after_a_header_offset(tmp_path, rng):
     data = rng.integers(0, 65535, size=(3, 4, 2)).astype(np.uint16)
-    cube = load(write_envi(tmp_path, data, byte_order=1, interleave="bil", offset=128))
+    cube = load(write_envi(tmp_path, data, byte_order=1, interleave="bil", offset=128,
+                           extra="data ignore value = -9999\n"))
     np.testing.assert_allclose(cube.data, data / 65535.0, rtol=1e-6)
+    assert cube.metadata["dtype"] == "uint16" and cube.metadata["ignored_values"] == 0
 
 
 def test_header_oddities_load_with_a_warning(tmp_path, rng, caplog):

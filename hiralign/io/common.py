@@ -123,15 +123,15 @@ def finish_cube(raw: RawCube, path: Path, options: LoadOptions, name: str | None
     if stored.dtype.kind not in "biuf":
         raise InputError(f"{path}: data type {stored.dtype} is not numeric")
     bands = stored.shape[2]
-    metadata: dict[str, Any] = {"source": str(path), "format": raw.format, "dtype": str(stored.dtype),
+    metadata: dict[str, Any] = {"source": str(path), "format": raw.format, "dtype": stored.dtype.name,
                                 **raw.metadata}
 
     ignored = None
     if raw.ignore_value is not None:
-        ignored = stored == np.asarray(raw.ignore_value).astype(stored.dtype)
+        ignored = stored == raw.ignore_value  # compared by value, never wrapped into the dtype
     data, scaling = _scale(stored, raw.scale_factor)
     metadata["scaling"] = scaling
-    _warn_if_dark(path, stored.dtype, data, scaling)
+    _warn_if_dark(path, stored.dtype.name, data, scaling)
     if ignored is not None:
         count = int(np.count_nonzero(ignored))
         metadata["data_ignore_value"] = raw.ignore_value
@@ -186,11 +186,11 @@ def _scale(stored: np.ndarray, scale_factor: float | None) -> tuple[np.ndarray, 
         divisor = full_scale(stored.dtype)
         if divisor != 1.0:
             data /= np.float32(divisor)
-        return data, {"divisor": divisor, "reason": f"{stored.dtype} full scale"}
+        return data, {"divisor": divisor, "reason": f"{stored.dtype.name} full scale"}
     return data, None
 
 
-def _warn_if_dark(path: Path, stored_dtype: np.dtype, data: np.ndarray, scaling: dict[str, Any] | None) -> None:
+def _warn_if_dark(path: Path, stored_dtype: str, data: np.ndarray, scaling: dict[str, Any] | None) -> None:
     """Say so when integer data fills only a sliver of its type's range (a 10-bit sensor in uint16)."""
     if scaling is None or scaling["reason"] == "reflectance scale factor" or scaling["divisor"] <= 255:
         return
