@@ -26,6 +26,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "degrade",
     "metrics",
+    "make_source",
+    "make_demo",
+    "pretrain",
+    "proxy",
+    "finetune",
+    "adapt",
+    "evaluate",
 )
 
 log = logging.getLogger("hiralign")

@@ -1,0 +1,38 @@
+"""Where shipped resources (source models, the embedded demo) live.
+
+In a source checkout or editable install they sit in ``resources/`` beside the package; in
+a PyInstaller bundle under the bundle's data folder.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hiralign.errors import ModelError
+
+
+def resources_dir() -> Path:
+    """The folder holding ``models/`` and ``demo/``."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parents[1] / "resources"
+
+
+def shipped_model(task: str) -> Path:
+    """The shipped source model bundle for ``task``.
+
+    Raises:
+        ModelError: no model ships for that task.
+    """
+    folder = resources_dir() / "models" / task
+    if not (folder / "config.json").is_file():
+        available = sorted(p.name for p in (resources_dir() / "models").glob("*") if (p / "config.json").is_file())
+        raise ModelError(f"no shipped source model for task {task!r} (shipped: {', '.join(available) or 'none'}); "
+                         "pass --model CKPT")
+    return folder
+
+
+def demo_dir() -> Path:
+    """The embedded demo target set (degraded cubes, clean references, manifest.json)."""
+    return resources_dir() / "demo"
