@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(prefs)
     install_excepthooks(window.errors)
     window.show()
+    window.warm_up()
     if args.files:
         window.open_paths(args.files)
     elif not args.no_demo:

@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.warp_view = WarpView()
         self.training_view = TrainingView(self.session)
         self.tabs = QTabWidget()
+        self._stale_tabs: set[QWidget] = set()
         for widget, title in ((self.cube_view, "Cube"), (self.compare_view, "Compare"),
                               (self.warp_view, "Warp"), (self.training_view, "Training")):
             self.tabs.addTab(widget, title)
@@ -131,15 +132,22 @@ class MainWindow(QMainWindow):
         self.spectrum.pins_changed.connect(self.cube_view.set_pins)
         self.target_list.attach_clean_requested.connect(self.attach_clean_dialog)
         self.pipeline.loss_streamed.connect(self.training_view.set_loss)
+        self.tabs.currentChanged.connect(lambda _index: self._refresh_visible_tab())
 
     # -- showing -----------------------------------------------------------------------
     def _show_target(self, keep_view: bool) -> None:
         target = self.session.current_target
         self.cube_view.set_target(target, keep_view=keep_view)
         self.spectrum.set_target(target)
-        self.compare_view.set_target(target)
-        self.warp_view.set_target(target)
-        self.training_view.refresh_metrics()
+        # Hidden tabs redraw when shown: results streaming in must not redraw unseen views.
+        self._stale_tabs = {self.compare_view, self.warp_view}
+        self._refresh_visible_tab()
+
+    def _refresh_visible_tab(self) -> None:
+        widget = self.tabs.currentWidget()
+        if widget in self._stale_tabs:
+            self._stale_tabs.discard(widget)
+            widget.set_target(self.session.current_target)
 
     def _on_target_updated(self, index: int) -> None:
         if index == self.session.current:
@@ -216,6 +224,13 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     # -- misc --------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Pay torch's first-use costs in the background now, not when a stage starts."""
+        from app.stages import warm_up
+
+        job = self.jobs.submit("warm-up", warm_up, device=self.pipeline.settings().device)
+        job.failed.connect(lambda summary, details: log.warning("warm-up failed: %s\n%s", summary, details))
+
     def show_about(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, "About hiralign", about_text(), QMessageBox.StandardButton.Ok,
                           self)

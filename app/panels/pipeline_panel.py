@@ -105,6 +105,7 @@ class PipelinePanel(QWidget):
             grid.addWidget(button, k // 3, k % 3)
         self.run_all_button = QPushButton("Run all")
         self.run_all_button.setStyleSheet("font-weight: bold")
+        self.run_all_button.setShortcut("Ctrl+R")
         self.run_all_button.clicked.connect(lambda _checked=False: self.start("all"))
         grid.addWidget(self.run_all_button, 1, 2)
         self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the running stage (Esc)")

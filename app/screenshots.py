@@ -1,0 +1,163 @@
+"""Render every view of the application, populated by a real run, to PNG files (offscreen).
+
+    python -m app.screenshots --out docs/screenshots            # the embedded demo
+    python -m app.screenshots --demo DIR --model CKPT --steps 100
+
+The script opens the demo target set, presses *Run all* (proxy → generate → warp →
+finetune → evaluate through the real workers), clicks and pins pixels, draws an ROI,
+picks a guide pixel in the warp view, and saves one PNG per view. It prints the wall time
+and the largest event-loop stall of every stage as JSON, so the same command measures
+how a full run behaves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"), help="folder for the PNGs")
+    parser.add_argument("--demo", type=Path, default=None, help="target set folder (default: the embedded demo)")
+    parser.add_argument("--model", type=Path, default=None, help="source checkpoint (default: the shipped one)")
+    parser.add_argument("--steps", type=int, default=None, help="finetune steps (default: the panel's)")
+    parser.add_argument("--guides", type=int, default=None, help="guides per proxy (default: the panel's)")
+    parser.add_argument("--generator", default=None, help="generator name (default: the panel's)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from app.demo import DEMO_DIR, load_demo
+    from app.main_window import MainWindow
+    from app.settings import Preferences
+
+    work = Path(tempfile.mkdtemp(prefix="hiralign-screenshots-"))
+    window = MainWindow(Preferences.at(work / "prefs.ini"))
+    window.runner.work_dir = work / "runs"
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    window.resize(width, height)
+    window.show()
+
+    def pump(until, what: str) -> None:
+        start = time.monotonic()
+        while not until():
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.01)
+            if time.monotonic() - start > args.timeout:
+                raise SystemExit(f"screenshots: timed out waiting for {what}")
+
+    started = time.monotonic()
+    window.warm_up()
+    demo = load_demo(args.demo or DEMO_DIR)
+    window._demo_loaded(demo)
+    panel = window.pipeline
+    if args.model is not None:
+        panel.set_source_model(args.model)
+    if panel.model_box.currentData() is None:
+        print(f"screenshots: no source model for task {demo.task!r}; give --model", file=sys.stderr)
+        return 2
+    panel.device_box.setCurrentText(args.device)
+    if args.steps:
+        panel.steps_spin.setValue(args.steps)
+    if args.guides:
+        panel.guides_spin.setValue(args.guides)
+    if args.generator:
+        panel.generator_box.setCurrentText(args.generator)
+    pump(lambda: not window.jobs.busy, "the warm-up")
+    warm_up_stall = window.jobs.max_stall_ms
+
+    def log_stage(stage: str, state: str) -> None:
+        print(f"{stage}: {state} after {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+    window.runner.stage_ended.connect(log_stage)
+    if panel.start("all") is None:
+        return 1
+    pump(lambda: not window.runner.busy and not window.jobs.busy, "Run all")
+    if window.errors.history:
+        print("screenshots: the run failed:", window.errors.history[-1][0], file=sys.stderr)
+        return 1
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    written = shoot_views(window, out, pump)
+    report = {"targets": len(window.session.targets), "task": demo.task,
+              "stages": window.runner.timings, "warm_up_max_stall_ms": round(warm_up_stall, 1),
+              "max_stall_ms_during_stages": round(max(t["max_stall_ms"] for t in window.runner.timings.values()), 1),
+              "screenshots": [str(p) for p in written]}
+    print(json.dumps(report, indent=2))
+    window.close()
+    return 0
+
+
+def shoot_views(window, out: Path, pump) -> list[Path]:
+    """Interact like a user would, then save each view as a PNG."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.panels.export import export_figure
+
+    session, tabs = window.session, window.tabs
+    session.set_current(0)
+    target = session.current_target
+    h, w = target.reference_shape()
+    written: list[Path] = []
+
+    def shot(widget, name: str) -> None:
+        for _ in range(3):
+            QApplication.processEvents()
+        written.append(export_figure(widget, out / f"{name}.png"))
+
+    cube_view = window.cube_view
+    tabs.setCurrentWidget(cube_view)
+    cube_view.select_layer("proxy")
+    window._on_pixel_clicked(h // 2, w // 2, False)
+    cube_view.set_cursor(h // 2, w // 2)
+    for row, col in ((h // 4, w // 4), (3 * h // 4, 2 * w // 3)):
+        window._on_pixel_clicked(row, col, True)
+    cube_view.roi_check.setChecked(True)
+    cube_view.roi.setPos((w // 8, h // 2))
+    cube_view.roi.setSize((w // 6, h // 6))
+    cube_view.roi_changed.emit(cube_view.roi_bounds())
+    shot(window, "window")
+    shot(cube_view, "cube_rgb")
+    shot(window.spectrum, "spectra")
+    cube_view.band_slider.setValue(cube_view.cube.band_index(550.0))
+    shot(cube_view, "cube_band")
+
+    compare = window.compare_view
+    tabs.setCurrentWidget(compare)
+    for mode, name in ((0, "compare_side_by_side"), (1, "compare_swipe"), (2, "compare_difference")):
+        compare.mode_box.setCurrentIndex(mode)
+        if mode == 2:
+            compare.a_box.setCurrentIndex(1)
+            compare.b_box.setCurrentIndex(2)
+        shot(compare, name)
+    compare.mode_box.setCurrentIndex(0)
+
+    warp = window.warp_view
+    tabs.setCurrentWidget(warp)
+    if warp.warp is not None:
+        warp.select_guide_pixel(h // 2, w // 2)
+    shot(warp, "warp")
+
+    tabs.setCurrentWidget(window.training_view)
+    shot(window.training_view, "training")
+    return written
+
+
+if __name__ == "__main__":
+    sys.exit(main())
