@@ -113,11 +113,14 @@ class Workers:
         rank: index of this process.
         size: number of processes.
         barrier: waits until every process reached it.
+        device: the device this process must compute on (``cuda:LOCAL_RANK`` in a
+            multi-GPU job, see :mod:`hiralign.distributed`); None follows the config.
     """
 
     rank: int = 0
     size: int = 1
     barrier: Callable[[], None] = lambda: None
+    device: str | None = None
 
     @property
     def is_main(self) -> bool:
@@ -126,6 +129,27 @@ class Workers:
     def share(self, items: Sequence[Any]) -> list[Any]:
         """Round-robin share of ``items`` handled by this process (each item exactly once)."""
         return list(items[self.rank::self.size])
+
+    def todo(self, stage: str, items: Sequence[Any], done: Callable[[Any], bool]) -> list[Any]:
+        """This process's share of ``items`` that are not ``done`` yet.
+
+        Sharding comes first: every rank shares the same full list, so a fast rank's fresh
+        outputs cannot shift a slower rank's share (each item is handled exactly once).
+        """
+        mine = [item for item in self.share(items) if not done(item)]
+        if self.size > 1:
+            log.info("%s: rank %d of %d handles %s", stage, self.rank, self.size,
+                     ", ".join(_item_label(item) for item in mine) or "nothing")
+        return mine
+
+
+def _item_label(item: Any) -> str:
+    # (index, name) of per-target stages, (name, guide) of the warp stage
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], str):
+        return item[1]
+    if isinstance(item, tuple) and len(item) == 2:
+        return f"{item[0]}_g{item[1]}"
+    return str(item)
 
 
 class Adaptation:
@@ -167,7 +191,7 @@ class Adaptation:
         if self._device is None:
             from hiralign.device import resolve_device
 
-            self._device = resolve_device(self.config.device)
+            self._device = resolve_device(self.workers.device or self.config.device)
         return self._device
 
     def targets(self) -> list[Cube]:
@@ -230,8 +254,7 @@ class Adaptation:
         from hiralign.proxy import restore_cube
 
         model, ckpt = self.source_model()
-        todo = [(i, n) for i, n in enumerate(self.names) if not self.run.proxy(n).is_file()]
-        mine = self.workers.share(todo)
+        mine = self.workers.todo("proxy", list(enumerate(self.names)), lambda item: self.run.proxy(item[1]).is_file())
         for k, (i, name) in enumerate(mine):
             cube, _ = self._model_grid(self.targets()[i])
             sub = SubProgress(progress, k / len(mine), (k + 1) / len(mine), f"{name}: ")
@@ -247,9 +270,8 @@ class Adaptation:
         from hiralign.generate import get_generator
 
         generator = get_generator(self.config.generator, **self.config.generator_settings)
-        todo = [(i, n) for i, n in enumerate(self.names)
-                if not all(self.run.guide(n, j).is_file() for j in range(self.config.guides))]
-        mine = self.workers.share(todo)
+        mine = self.workers.todo("generate", list(enumerate(self.names)), lambda item: all(
+            self.run.guide(item[1], j).is_file() for j in range(self.config.guides)))
         for k, (i, name) in enumerate(mine):
             rgb = io.load_rgb(self.run.proxy_rgb(name))
             sub = SubProgress(progress, k / len(mine), (k + 1) / len(mine), f"{name}: ")
@@ -263,9 +285,8 @@ class Adaptation:
         from hiralign.warp import warp
 
         config = self.config.warp_config()
-        jobs = [(n, j) for n in self.names for j in range(self.config.guides)
-                if not self.run.synth(n, j).is_file()]
-        mine = self.workers.share(jobs)
+        jobs = [(n, j) for n in self.names for j in range(self.config.guides)]
+        mine = self.workers.todo("warp", jobs, lambda job: self.run.synth(*job).is_file())
         for k, (name, j) in enumerate(mine):
             proxy = io.load(self.run.proxy(name))
             proxy.name = name
@@ -299,8 +320,17 @@ class Adaptation:
         proxies = [io.load(self.run.proxy(n)) for n in self.names]
         synth = [io.load(self.run.synth(n, j)) for n in self.names for j in range(self.config.guides)] \
             if self.config.needs_synthesis else []
-        result = finetune(model, self.config.task, proxies, synth, self.config.finetune,
-                          state_path=self.run.train_state, resume=True, device=self.device, progress=progress)
+        trained, settings, state_path = model, self.config.finetune, self.run.train_state
+        if self.workers.size > 1:
+            # DDP: gradients averaged over ranks, each rank its own patches and state file
+            from hiralign.distributed import agree_on_resume, data_parallel, rank_state_path
+
+            trained = data_parallel(model, self.device)
+            settings = dataclasses.replace(settings, seed=settings.seed + self.workers.rank)
+            state_path = rank_state_path(state_path, self.workers.rank)
+            agree_on_resume(state_path, self.workers)
+        result = finetune(trained, self.config.task, proxies, synth, settings,
+                          state_path=state_path, resume=True, device=self.device, progress=progress)
         if self.workers.is_main:
             source_prov = read_provenance(self.config.model_folder())
             provenance = {
@@ -308,9 +338,11 @@ class Adaptation:
                 "source_provenance": source_prov, "targets": [str(p) for p in self.paths],
                 "settings": self.config.record(), "training": result.to_dict(),
                 "pairs": {"proxies": len(proxies), "synthesized": len(synth)},
+                "processes": self.workers.size,
             }
             save_checkpoint(model, self.run.checkpoint, ckpt, provenance)
-            self.run.train_state.unlink(missing_ok=True)
+        self.workers.barrier()  # states go only once the checkpoint is complete
+        state_path.unlink(missing_ok=True)
 
     def stage_restore(self, progress: Progress) -> None:
         """Apply the adapted model to the observed targets (back on their own bands)."""
@@ -319,8 +351,8 @@ class Adaptation:
         from hiralign.proxy import restore_cube
 
         model, ckpt = load_checkpoint(self.run.checkpoint, self.device)
-        todo = [(i, n) for i, n in enumerate(self.names) if not self.run.restored(n).is_file()]
-        mine = self.workers.share(todo)
+        mine = self.workers.todo("restore", list(enumerate(self.names)),
+                                 lambda item: self.run.restored(item[1]).is_file())
         for k, (i, name) in enumerate(mine):
             target = self.targets()[i]
             cube, mapped = self._model_grid(target)
@@ -349,8 +381,9 @@ class Adaptation:
     def write_report(self, resumed: bool = False) -> dict[str, Any]:
         """Timings and, with clean references, source-vs-adapted metrics; rank 0 writes it."""
         report: dict[str, Any] = {"hiralign_version": __version__, "resumed": resumed,
-                                  "device": str(self.device), "timings_s": dict(self.timings)}
-        if self.clean_paths:
+                                  "device": str(self.device), "processes": self.workers.size,
+                                  "timings_s": dict(self.timings)}
+        if self.clean_paths and self.workers.is_main:
             report["metrics"] = self.score()
         if self.workers.is_main:
             write_json(self.run.report, report)

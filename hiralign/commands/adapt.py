@@ -52,12 +52,17 @@ def build(args: argparse.Namespace, progress: Any = None, workers: Any = None) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from hiralign.progress import ConsoleProgress
+    from hiralign.distributed import process_group
+    from hiralign.progress import ConsoleProgress, NullProgress
 
-    progress = ConsoleProgress("adapt")
-    try:
-        report = build(args, progress).run_all()
-    finally:
-        progress.close()
-    emit_json(report)
+    # Under torchrun / accelerate launch every process runs this; alone, workers is 1 of 1.
+    with process_group(args.device) as workers:
+        progress = ConsoleProgress("adapt") if workers.is_main else NullProgress()
+        try:
+            report = build(args, progress, workers).run_all()
+        finally:
+            if workers.is_main:
+                progress.close()
+    if workers.is_main:
+        emit_json(report)
     return 0
