@@ -14,6 +14,10 @@ import torch.nn as nn
 #: explicit imports below (no string-built registries).
 ARCHS: dict[str, Callable[..., nn.Module]] = {}
 
+from hiralign.models.compact import compact  # noqa: E402
+
+ARCHS["compact"] = compact
+
 
 def build_model(arch: str, bands: int, scale: int = 1, **args: Any) -> nn.Module:
     """Instantiate ``arch`` for ``bands`` spectral bands.

@@ -1,0 +1,137 @@
+"""Spectral upsampling, the synthetic source set and the embedded demo target set."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiralign.errors import ConfigError, InputError, MissingFileError
+from hiralign.source import (DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes,
+                             skimage_image)
+from hiralign.upsampling import (WAVELENGTHS_NM, Renderer, SpectralUpsampler, read_spectra_csv,
+                                 reflectance_library, render_srgb, srgb_decode, srgb_encode, upsample_srgb)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bundled_libraries_load_offline_and_are_disjoint():
+    source, target = reflectance_library("source"), reflectance_library("target")
+    assert source.shape == (289, 31) and target.shape[1] == 31 and len(target) >= 60
+    assert source.min() >= 0 and source.max() <= 1 and target.min() >= 0 and target.max() <= 1
+    shared = {tuple(np.round(s, 3)) for s in source} & {tuple(np.round(t, 3)) for t in target}
+    assert not shared
+    with pytest.raises(InputError):
+        reflectance_library("nope")
+
+
+@pytest.mark.parametrize("illuminant", ["D65", "A", "FL11"])
+def test_renderer_maps_white_and_grey_to_neutral_srgb(illuminant):
+    renderer = Renderer.for_illuminant(illuminant)
+    assert np.allclose(renderer.linear_rgb(np.ones(31)), 1.0, atol=1e-9)
+    assert np.allclose(renderer.linear_rgb(np.full(31, 0.18)), 0.18, atol=1e-9)
+    assert renderer.spd.max() == pytest.approx(1.0)
+    with pytest.raises(InputError):
+        Renderer.for_illuminant("sunlight-on-mars")
+
+
+def test_srgb_transfer_functions_invert_each_other():
+    values = np.linspace(0, 1, 101)
+    assert np.allclose(srgb_encode(srgb_decode(values)), values, atol=1e-12)
+
+
+@pytest.mark.parametrize("illuminant, library", [("D65", "source"), ("A", "target")])
+def test_upsampled_cube_renders_back_to_the_photograph(illuminant, library):
+    from hiralign.io import load_rgb
+
+    image = load_rgb(skimage_image("astronaut.png"))[100:196, 150:246]
+    cube = upsample_srgb(image, reflectance_library(library), illuminant)
+    assert cube.shape == (96, 96, 31) and cube.dtype == np.float32
+    reflectance = cube / Renderer.for_illuminant(illuminant).spd
+    assert reflectance.min() >= 0 and reflectance.max() <= 1 + 1e-5
+    error = np.abs(render_srgb(cube, illuminant) - image)
+    assert error.mean() < 2e-3 and np.percentile(error, 99) < 1e-2
+
+
+def test_upsampled_spectra_are_smooth_like_measured_reflectances():
+    image = np.random.default_rng(0).uniform(0.05, 0.95, (20, 20, 3))
+    spectra = SpectralUpsampler(reflectance_library("source"), Renderer.for_illuminant("D65")).upsample(
+        srgb_decode(image)).reshape(-1, 31)
+    roughness = np.abs(np.diff(spectra, 2, axis=1)).mean()
+    library = reflectance_library("source")
+    assert roughness < 3 * np.abs(np.diff(library, 2, axis=1)).mean()
+
+
+def test_user_spectra_csv(tmp_path):
+    wl = np.arange(380, 781, 5)
+    good = tmp_path / "s.csv"
+    good.write_text("nm,a,b\n" + "\n".join(f"{w},{0.5},{w / 1000}" for w in wl))
+    spectra = read_spectra_csv(good)
+    assert spectra.shape == (2, 31) and np.allclose(spectra[0], 0.5)
+    assert np.allclose(spectra[1], WAVELENGTHS_NM / 1000)
+    narrow = tmp_path / "n.csv"
+    narrow.write_text("nm,a\n500,0.1\n600,0.2\n")
+    with pytest.raises(InputError, match="400–700"):
+        read_spectra_csv(narrow)
+
+
+def test_source_cubes_are_reproducible_and_carry_their_recipe():
+    from hiralign.io import load_rgb
+
+    photo = load_rgb(skimage_image("astronaut.png"))
+    layouts = [("astronaut", photo[:80, :80]), ("coffee", photo[200:280, 200:280])]
+    config = SourceConfig(n=3, size=32, seed=5)
+    first, again = make_source_cubes(config, layouts), make_source_cubes(config, layouts)
+    assert [c.name for c in first] == ["source_000", "source_001", "source_002"]
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(first, again))
+    assert first[0].metadata["layout"] == "astronaut" and first[2].metadata["layout"] == "astronaut"
+    assert not np.array_equal(first[0].data, first[2].data)
+    assert np.array_equal(first[0].wavelengths, WAVELENGTHS_NM)
+    with pytest.raises(ConfigError):
+        SourceConfig(n=0)
+
+
+def test_make_source_command_writes_a_loadable_set(tmp_path, capsys):
+    from hiralign.cli import main
+
+    out = tmp_path / "src"
+    assert main(["make-source", "--out", str(out), "--n", "2", "--size", "24"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cubes"] == 2
+    cubes = load_cube_set(out)
+    assert [c.shape for c in cubes] == [(24, 24, 31)] * 2
+    assert np.allclose(cubes[0].wavelengths, WAVELENGTHS_NM)
+    assert json.loads((out / "manifest.json").read_text())["config"]["illuminant"] == "D65"
+    assert main(["make-source", "--out", str(out), "--size", "4"]) == 2  # bad settings: one-line error
+
+
+def test_cube_set_errors(tmp_path):
+    with pytest.raises(MissingFileError):
+        load_cube_set(tmp_path / "none")
+    with pytest.raises(InputError, match="manifest.json is missing"):
+        load_cube_set(tmp_path)
+
+
+def test_demo_set_pairs_observations_with_clean_references(tmp_path):
+    import torch
+
+    from hiralign.degrade import degrade
+
+    out = make_demo_set(tmp_path / "demo", DemoConfig(n=1, size=32))
+    observed, clean = load_cube_set(out), load_cube_set(out, "clean")
+    assert [c.name for c in observed] == [c.name for c in clean] == ["scene_00"]
+    expected = degrade(clean[0].to_torch()[None], "gaussian", 0)[0]
+    assert torch.allclose(observed[0].to_torch(), expected, atol=1e-6)
+    assert json.loads((out / "manifest.json").read_text())["config"]["illuminant"] == "A"
+
+
+def test_shipped_demo_set_is_small_and_complete():
+    demo = REPO / "resources" / "demo"
+    manifest = json.loads((demo / "manifest.json").read_text())
+    assert len(manifest["cubes"]) == 4
+    assert sum(p.stat().st_size for p in demo.rglob("*") if p.is_file()) < 6_000_000
+    observed, clean = load_cube_set(demo), load_cube_set(demo, "clean")
+    assert all(o.shape == c.shape == (96, 96, 31) for o, c in zip(observed, clean))
+    noise = np.std(observed[0].data - clean[0].data)
+    assert 10 / 255 < noise < 70 / 255
