@@ -142,7 +142,13 @@ class PipelineRunner(QObject):
     def _work_generate(self, s: PipelineSettings) -> Callable:
         items = [(t.uid, stages.proxy_rgb(t.proxy)) for t in self.session.targets if t.proxy is not None]
         settings = s.generator_settings
-        settings = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
+        if settings is None:
+            from hiralign.generate import settings_class
+
+            settings = settings_class(s.generator)()
+        settings = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
+        if "device" in settings:  # the panel's device choice applies to every stage
+            settings["device"] = s.device
         return lambda progress: stages.run_generate(s.generator, settings, items, s.guides_per_proxy, s.seed,
                                                     progress)
 

@@ -86,8 +86,9 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
     model, config = load_checkpoint(folder)
     assert config.bands == BANDS and read_provenance(folder)["mode"] == "proxy-only"
     assert [s for s, _ in session.loss_history] == [1, 2, 3, 4]
-    steps, losses = window.training_view.loss_curve.getData()
+    steps, losses = window.training_view.loss_raw.getOriginalDataset()
     assert list(steps) == [1, 2, 3, 4]
+    np.testing.assert_allclose(losses, [loss for _, loss in session.loss_history])
 
     _run(qtbot, window, "evaluate")
     for target in session.targets:
@@ -106,6 +107,50 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
     for (name, a), (_, b) in zip(model.state_dict().items(), reloaded.state_dict().items()):
         assert np.array_equal(a.numpy(), b.numpy()), name
     assert window.runner.timings["proxy"]["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, window):
+    """The whole method through the real workers, results streaming into every view."""
+    from hiralign.generate import settings_class
+    from hiralign.models.checkpoint import load_checkpoint, read_provenance
+    from hiralign.warp import WarpConfig
+
+    session, panel, runner = window.session, window.pipeline, window.runner
+    session.remove_target(0)  # one 32×32 scene keeps this test within seconds
+    panel.generator_box.setCurrentText("patchnn")
+    panel.generator_settings = settings_class("patchnn")(coarsest_side=16, iterations=2, fine_iterations=1)
+    panel.warp_config = WarpConfig(iterations=5, index="exact", preview_every=2)
+    panel.guides_spin.setValue(2)
+    ended = []
+    runner.stage_ended.connect(lambda stage, state: ended.append((stage, state)))
+    images = []
+    runner.previewed.connect(lambda key, value: images.append(key) if isinstance(value, np.ndarray) else None)
+    panel.run_all_button.click()
+    qtbot.waitUntil(lambda: len(ended) == 5 or any(state != "finished" for _, state in ended), timeout=300000)
+    assert ended == [(s, "finished") for s in ("proxy", "generate", "warp", "finetune", "evaluate")], \
+        window.errors.history
+    target = session.targets[0]
+    assert len(target.guides) == 2 and all(g.shape == (32, 32, 3) for g in target.guides)
+    assert len(target.warps) == 2 and [c.shape for c in target.synth] == [(32, 32, BANDS)] * 2
+    assert {"proxy", "warp_rgb"} <= set(images)  # live previews reached the panel
+    assert read_provenance(session.adapted_checkpoint)["mode"] == "hiralign"
+    load_checkpoint(session.adapted_checkpoint)
+
+    # Every view shows the results.
+    window.tabs.setCurrentWidget(window.compare_view)
+    assert window.compare_view.guide_box.count() == 2 and window.compare_view.gallery.count() == 2
+    assert all(item.image is not None for item in window.compare_view.images)
+    window.tabs.setCurrentWidget(window.warp_view)
+    rows, cols, weights = window.warp_view.select_guide_pixel(10, 12)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-4)
+    assert window.warp_view.table.rowCount() > len(weights)
+    assert window.cube_view.select_layer("synth 2")
+    window.spectrum.show_pixel(10, 12)
+    r, c = target.synth_pixel_from(1, 10, 12)
+    np.testing.assert_array_equal(window.spectrum.curves["synth 2"].getData()[1], target.synth[1].data[r, c])
+    assert window.training_view.table.rowCount() == 2
+    assert max(t["max_stall_ms"] for t in runner.timings.values()) >= 0
 
 
 def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):

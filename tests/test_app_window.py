@@ -40,7 +40,7 @@ def test_open_envi_file_shows_its_shape_and_range_in_the_target_list(qtbot, wind
     window.open_paths([header])
     _wait_targets(qtbot, window, 1)
     text = window.target_list.row_texts()[0]
-    assert "24 × 30 × 31 bands" in text
+    assert "24×30×31" in text
     assert "400–700 nm" in text
     assert window.prefs.recent_files == [str(header.resolve())]
     assert window.cube_view.current_layer() == "degraded"

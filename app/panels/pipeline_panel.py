@@ -37,12 +37,13 @@ def _tasks() -> tuple[str, ...]:
     return TASKS
 
 
-def _generators() -> tuple[str, ...]:
+def _generators() -> tuple[tuple[str, ...], str]:
+    """The generator names and the default one (unCLIP when its weights are present)."""
     try:
-        from hiralign.generate import GENERATORS
+        from hiralign.generate import GENERATORS, default_generator_name
     except ImportError:
-        return ()
-    return tuple(GENERATORS)
+        return (), ""
+    return tuple(GENERATORS), default_generator_name()
 
 
 class PipelinePanel(QWidget):
@@ -66,7 +67,9 @@ class PipelinePanel(QWidget):
         self.task_box.addItems(_tasks())
         self.model_box = QComboBox(toolTip="Source-pretrained restorer Φ_src")
         self.generator_box = QComboBox(toolTip="How guide RGBs g_ij are generated from each proxy RGB")
-        self.generator_box.addItems(_generators())
+        names, default = _generators()
+        self.generator_box.addItems(names)
+        self.generator_box.setCurrentText(default)
         self.generator_button = QPushButton("Settings…", toolTip="Generator settings")
         self.warp_button = QPushButton("Warp settings…", toolTip="Spectral-warp settings (paper defaults)")
         self.guides_spin = QSpinBox(minimum=1, maximum=32, value=PipelineSettings().guides_per_proxy,
@@ -194,14 +197,10 @@ class PipelinePanel(QWidget):
 
     def _on_generator_changed(self, name: str) -> None:
         self.generator_settings = None
-        if not name:
-            return
-        try:
-            from hiralign.generate import get_generator
+        if name:
+            from hiralign.generate import settings_class
 
-            self.generator_settings = getattr(get_generator(name), "settings", None)
-        except Exception:  # noqa: BLE001 - a generator that cannot be built shows its error when run
-            self.generator_settings = None
+            self.generator_settings = settings_class(name)()
         self.generator_button.setEnabled(dataclasses.is_dataclass(self.generator_settings))
 
     def _edit_generator(self) -> None:

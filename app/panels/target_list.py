@@ -17,7 +17,7 @@ def describe(target: Target) -> str:
     """``name`` then ``H × W × B · 400–700 nm`` (+ which layers exist)."""
     cube = target.degraded
     wl = target.wavelengths
-    text = f"{target.name}\n{cube.height} × {cube.width} × {cube.n_bands} bands · {wl[0]:.0f}–{wl[-1]:.0f} nm"
+    text = f"{target.name}\n{cube.height}×{cube.width}×{cube.n_bands} · {wl[0]:.0f}–{wl[-1]:.0f} nm"
     extras = [name for name, present in (("clean ref", target.clean is not None),
                                           ("proxy", target.proxy is not None),
                                           (f"{len(target.guides)} guides", bool(target.guides)),

@@ -114,6 +114,9 @@ class CompareView(QWidget):
         for vb in self.view_boxes[1:]:
             vb.setXLink(self.view_boxes[0])
             vb.setYLink(self.view_boxes[0])
+        shown = [vb for vb, item in zip(self.view_boxes, self.images) if item.image is not None]
+        if shown:
+            shown[0].autoRange(padding=0.0)
 
     def _new_view_box(self, col: int, title: str) -> pg.ViewBox:
         self.graphics.addLabel(title, row=0, col=col, size="11pt")

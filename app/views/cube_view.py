@@ -64,6 +64,9 @@ class CubeView(QWidget):
         self.preset_box = QComboBox(toolTip="Band combination presets (wavelengths in nm)")
         self.preset_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.channel_boxes = [QComboBox(toolTip=f"{name} channel band") for name in ("Red", "Green", "Blue")]
+        for box in self.channel_boxes:
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.setMinimumContentsLength(9)
         self.band_slider = QSlider(Qt.Orientation.Horizontal, toolTip="Band shown in single-band mode")
         self.band_label = QLabel("— nm")
         self.band_label.setMinimumWidth(150)

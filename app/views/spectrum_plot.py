@@ -43,10 +43,11 @@ class SpectrumPlot(QWidget):
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setLabel("bottom", "Wavelength", units="nm")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.plot.setLabel("left", "Reflectance")
+        self.plot.setLabel("left", "Value (relative, 0–1 scale)")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=(255, 255, 255, 200),
+                                          pen=(180, 180, 180))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)

@@ -31,9 +31,12 @@ class TrainingView(QWidget):
         self.loss_plot = pg.PlotWidget(title="Finetuning loss")
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLabel("left", "loss (L1)")
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#d62728", width=1.5))
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="9pt", brush=(255, 255, 255, 200))
+        self.loss_raw = self.loss_plot.plot([], [], pen=pg.mkPen((214, 39, 40, 90), width=1), name="per step")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#d62728", width=2), name="running mean")
 
         self.table = QTableWidget(0, len(METRIC_COLUMNS))
         self.table.setHorizontalHeaderLabels(METRIC_COLUMNS)
@@ -50,7 +53,7 @@ class TrainingView(QWidget):
         self.band_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.band_plot.setLabel("left", "PSNR (dB)")
         self.band_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.band_plot.addLegend(offset=(-10, -10), labelTextSize="9pt")
+        self.band_plot.addLegend(offset=(-5, 5), labelTextSize="9pt", brush=(255, 255, 255, 200))
         self.sam_boxes, self.sam_images = [], []
         for col, title in ((1, "SAM map, source (°)"), (2, "SAM map, adapted (°)")):
             self.detail.addLabel(title, row=0, col=col, size="10pt")
@@ -74,6 +77,7 @@ class TrainingView(QWidget):
         table_layout.addWidget(self.table, 1)
         table_layout.addWidget(self.note)
         top.addWidget(table_box)
+        top.setSizes([400, 600])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.detail)
@@ -89,18 +93,32 @@ class TrainingView(QWidget):
 
     # -- inputs ------------------------------------------------------------------------
     def refresh(self) -> None:
-        history = self.session.loss_history
-        self.set_loss(history)
+        self.set_loss(self.session.loss_history, smoothed=False)
         self.refresh_metrics()
 
-    def set_loss(self, history: list[tuple[int, float]]) -> None:
-        """Plot (step, loss) pairs; non-positive losses are left out of the log plot."""
+    def set_loss(self, history: list[tuple[int, float]], smoothed: bool = True) -> None:
+        """Plot (step, loss) pairs: already smoothed live points, or per-step losses.
+
+        Per-step losses are drawn thin with their running mean (weight 0.05 per step, as
+        the training loop reports it) on top; non-positive losses are left out of the log
+        plot.
+        """
         if not history:
+            self.loss_raw.setData([], [])
             self.loss_curve.setData([], [])
             return
         steps, losses = (np.asarray(v, dtype=np.float64) for v in zip(*history))
         keep = losses > 0
-        self.loss_curve.setData(steps[keep], losses[keep])
+        if smoothed:
+            self.loss_raw.setData([], [])
+            self.loss_curve.setData(steps[keep], losses[keep])
+            return
+        running = np.empty_like(losses)
+        running[0] = losses[0]
+        for i in range(1, losses.size):
+            running[i] = 0.95 * running[i - 1] + 0.05 * losses[i]
+        self.loss_raw.setData(steps[keep], losses[keep])
+        self.loss_curve.setData(steps[keep], running[keep])
 
     def refresh_metrics(self) -> None:
         scored = [(i, t) for i, t in enumerate(self.session.targets) if t.metrics]
