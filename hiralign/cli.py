@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "make_demo",
     "pretrain",
     "proxy",
+    "generate",
+    "clip_finetune",
     "finetune",
     "adapt",
     "evaluate",
