@@ -56,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_paths(args.files)
     elif not args.no_demo:
         window.open_demo()
-    logging.getLogger("app").info("window shown after %.2f s", time.monotonic() - started)
+
+    shown_after = time.monotonic() - started
+    loaded_after: list[float] = []
+    window.session.targets_changed.connect(lambda: loaded_after.append(time.monotonic() - started))
 
     if args.smoke:
         def finish() -> None:
@@ -64,8 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 QTimer.singleShot(100, finish)
                 return
             ok = bool(window.session.targets) and not window.errors.history
-            print(f"smoke: {len(window.session.targets)} targets after {time.monotonic() - started:.1f} s; "
-                  f"{'ok' if ok else 'FAILED'}", file=sys.stderr)
+            print(f"smoke: window shown after {shown_after:.1f} s, first target after "
+                  f"{loaded_after[0] if loaded_after else float('nan'):.1f} s, {len(window.session.targets)} "
+                  f"targets, idle after {time.monotonic() - started:.1f} s "
+                  f"(warm-up stall {window.jobs.max_stall_ms:.0f} ms); {'ok' if ok else 'FAILED'}", file=sys.stderr)
             app.exit(0 if ok else 1)
 
         QTimer.singleShot(100, finish)

@@ -164,3 +164,47 @@ def test_about_box_lists_versions(qtbot, window):
     box = window.show_about()
     assert "hiralign" in box.text() and "PySide6" in box.text() and "torch" in box.text()
     box.close()
+
+
+def test_dropping_files_opens_each_cube_once(qtbot, window, tmp_path, rng):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from hiralign.io import save
+
+    header = save(_cube(rng, (10, 11, 31), name="dropped"), tmp_path / "dropped.hdr")
+    data_file = next(p for p in tmp_path.iterdir() if p.stem == "dropped" and p.suffix != ".hdr")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(header)), QUrl.fromLocalFile(str(data_file))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    _wait_targets(qtbot, window, 1)
+    assert window.session.targets[0].degraded.shape == (10, 11, 31)
+
+
+def test_super_resolution_layers_share_one_reference_frame(rng):
+    from app.session import Target
+
+    low = _cube(rng, (8, 10, 31), name="lr")
+    target = Target(degraded=low)
+    target.proxy = low.with_data(rng.random((32, 40, 31), dtype=np.float32))
+    assert target.reference_shape() == (32, 40)
+    spectra = {label: (spectrum, pixel) for label, spectrum, pixel in target.spectra_at(13, 39)}
+    assert spectra["degraded"][1] == (3, 9)
+    np.testing.assert_array_equal(spectra["degraded"][0], low.data[3, 9])
+    assert spectra["proxy"][1] == (13, 39)
+
+
+def test_closing_the_window_cancels_and_waits_for_running_jobs(qtbot, window):
+    import time
+
+    def forever(progress):
+        while True:
+            progress.check()
+            time.sleep(0.01)
+
+    job = window.jobs.submit("endless", forever)
+    qtbot.waitUntil(lambda: job.state == "running")
+    window.close()
+    assert job.token.cancelled and not job._thread.isRunning()  # close() returned after the worker
