@@ -61,15 +61,13 @@ class QtProgress:
         self._min_interval = min_interval_s
         self._preview_interval = preview_interval_s
         self._last_report = 0.0
-        self._last_message = ""
         self._last_preview: dict[str, float] = {}
 
     def report(self, done: float, total: float, message: str = "") -> None:
         now = time.monotonic()
         final = total > 0 and done >= total
-        if final or message != self._last_message or now - self._last_report >= self._min_interval:
+        if final or now - self._last_report >= self._min_interval:
             self._last_report = now
-            self._last_message = message
             self._job.progressed.emit(float(done), float(total), str(message))
 
     def preview(self, key: str, value: Any) -> None:
@@ -271,6 +269,11 @@ class JobManager(QObject):
     @property
     def busy(self) -> bool:
         return bool(self._running) or any(self._queues.values())
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`shutdown` began: no new jobs are accepted."""
+        return self._closing
 
     def active_jobs(self) -> list[Job]:
         """Running jobs first, then queued ones."""

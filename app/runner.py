@@ -208,6 +208,8 @@ class PipelineRunner(QObject):
         if self.current is job:
             self.current = None
         self.stage_ended.emit(stage, job.state)
+        if self.jobs.closing:
+            self._chain = []
         if job.state == "finished" and self._chain:
             following = self._chain.pop(0)
             reason = stages.unavailable_stages().get(following) or self.missing_inputs(following)
