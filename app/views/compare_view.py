@@ -65,7 +65,10 @@ class CompareView(QWidget):
         self.guide_box.currentIndexChanged.connect(self._on_guide_changed)
         self.a_box.currentIndexChanged.connect(self.redraw)
         self.b_box.currentIndexChanged.connect(self.redraw)
-        self.gallery.currentRowChanged.connect(lambda row: row >= 0 and self.guide_box.setCurrentIndex(row))
+        self.gallery.currentRowChanged.connect(self._on_gallery_row)
+        self.crosshairs: list[pg.ScatterPlotItem] = []
+        self._hover_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
+                                           slot=lambda args: self._sync_crosshair(args[0]))
 
     # -- inputs ------------------------------------------------------------------------
     def set_target(self, target: Target | None) -> None:
@@ -96,7 +99,7 @@ class CompareView(QWidget):
     # -- drawing -----------------------------------------------------------------------
     def redraw(self) -> None:
         self.graphics.clear()
-        self.view_boxes, self.images, self.swipe_line = [], [], None
+        self.view_boxes, self.images, self.swipe_line, self.crosshairs = [], [], None, []
         mode = self.mode_box.currentText()
         self.a_box.setEnabled(mode != MODES[0])
         self.b_box.setEnabled(mode != MODES[0])
@@ -121,8 +124,27 @@ class CompareView(QWidget):
     def _new_view_box(self, col: int, title: str) -> pg.ViewBox:
         self.graphics.addLabel(title, row=0, col=col, size="11pt")
         vb = self.graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+        crosshair = pg.ScatterPlotItem(size=17, symbol="+", pen=pg.mkPen("#00e5ff", width=1.5))
+        crosshair.setZValue(20)
+        vb.addItem(crosshair)
         self.view_boxes.append(vb)
+        self.crosshairs.append(crosshair)
         return vb
+
+    def _sync_crosshair(self, scene_pos) -> None:
+        """Hovering one panel draws a crosshair at the same pixel in every panel."""
+        inside = [vb for vb in self.view_boxes if vb.sceneBoundingRect().contains(scene_pos)]
+        if not inside:
+            for crosshair in self.crosshairs:
+                crosshair.setData([], [])
+            return
+        point = inside[0].mapSceneToView(scene_pos)
+        for crosshair in self.crosshairs:
+            crosshair.setData([point.x()], [point.y()])
+
+    def _on_gallery_row(self, row: int) -> None:
+        if row >= 0:
+            self.guide_box.setCurrentIndex(row)
 
     def _add_image(self, col: int, title: str, rgb: np.ndarray | None,
                    mark_missing: bool = True) -> tuple[pg.ViewBox, pg.ImageItem]:
