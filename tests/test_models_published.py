@@ -168,3 +168,19 @@ def test_padding_reflects_and_falls_back_to_replication() -> None:
     tiny = pad_to_multiple(x, 32)
     assert tiny.shape == (1, 2, 32, 32)
     torch.testing.assert_close(tiny[..., 31, 31], x[..., 2, 4])  # edge replicated
+
+
+@pytest.mark.parametrize("name,task,args", [("sert_tiny", "gaussian", {"depths": [2, 2]}),
+                                            ("gdrrn", "sr4", {"recursions": 3})])
+def test_checkpoint_round_trip(name, task, args, tmp_path) -> None:
+    from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+
+    scale = PUBLISHED[name][0]
+    model = make(name, 4, torch.device("cpu"), **args).eval()
+    config = CheckpointConfig(arch=name, task=task, bands=4, scale=scale, args=args)
+    save_checkpoint(model, tmp_path / "ckpt", config, {"note": "test"})
+    loaded, loaded_config = load_checkpoint(tmp_path / "ckpt")
+    assert loaded_config.args == args and type(loaded) is type(model)
+    x = torch.rand(1, 4, 9, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
