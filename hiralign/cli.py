@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "finetune",
     "adapt",
     "evaluate",
+    "demo",
 )
 
 log = logging.getLogger("hiralign")
