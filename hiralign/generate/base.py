@@ -8,7 +8,7 @@ earlier ones and any single guide can be regenerated alone.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -99,3 +99,25 @@ def cpu_threads(n: int) -> Iterator[None]:
     finally:
         torch.set_num_threads(old_torch)
         faiss.omp_set_num_threads(old_faiss)
+
+
+def generate_independent(rgb: Any, n: Any, seed: int, progress: Progress | None,
+                         draw: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> list[np.ndarray]:
+    """The loop of generators whose variations are single independent random draws.
+
+    Args:
+        rgb: (H, W, 3) input, checked with :func:`check_rgb`.
+        n: number of variations.
+        seed: base seed; variation j draws from ``default_rng(variation_seeds(seed, n)[j])``.
+        progress: one unit per variation; checked before each.
+        draw: makes one (H, W, 3) guide from the image and a random generator.
+    """
+    rgb = check_rgb(rgb)
+    n = check_count(n)
+    progress = as_progress(progress)
+    guides = []
+    for j, vseed in enumerate(variation_seeds(seed, n)):
+        progress.check()
+        guides.append(finish_variation(progress, draw(rgb, np.random.default_rng(vseed))))
+        progress.report(j + 1, n, f"guide {j + 1}/{n}")
+    return guides

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from hiralign.errors import ConfigError
-from hiralign.generate.base import check_count, check_rgb, finish_variation, variation_seeds
-from hiralign.progress import Progress, as_progress
+from hiralign.generate.base import generate_independent
+from hiralign.progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,15 +70,7 @@ class ClassicGenerator:
 
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:
         """Generate ``n`` augmented copies of ``rgb`` ((H, W, 3) float32 in [0, 1])."""
-        rgb = check_rgb(rgb)
-        n = check_count(n)
-        progress = as_progress(progress)
-        guides = []
-        for j, vseed in enumerate(variation_seeds(seed, n)):
-            progress.check()
-            guides.append(finish_variation(progress, augment(rgb, np.random.default_rng(vseed), self.settings)))
-            progress.report(j + 1, n, f"guide {j + 1}/{n}")
-        return guides
+        return generate_independent(rgb, n, seed, progress, lambda img, rng: augment(img, rng, self.settings))
 
 
 def augment(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np.ndarray:

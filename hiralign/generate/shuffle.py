@@ -13,8 +13,8 @@ import logging
 import numpy as np
 
 from hiralign.errors import ConfigError
-from hiralign.generate.base import check_count, check_rgb, finish_variation, variation_seeds
-from hiralign.progress import Progress, as_progress
+from hiralign.generate.base import check_rgb, generate_independent
+from hiralign.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,11 @@ class ShuffleGenerator:
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:
         """Generate ``n`` tile-shuffled copies of ``rgb`` ((H, W, 3) float32 in [0, 1])."""
         rgb = check_rgb(rgb)
-        n = check_count(n)
-        progress = as_progress(progress)
         tile = min(self.settings.patch_size, min(rgb.shape[:2]) // 2)
         if tile < self.settings.patch_size:
             log.info("shuffle: %d px tiles do not fit 2×2 times in a %d×%d image; using %d px tiles",
                      self.settings.patch_size, rgb.shape[0], rgb.shape[1], tile)
-        guides = []
-        for j, vseed in enumerate(variation_seeds(seed, n)):
-            progress.check()
-            guides.append(finish_variation(progress, shuffle_tiles(rgb, tile, np.random.default_rng(vseed))))
-            progress.report(j + 1, n, f"guide {j + 1}/{n}")
-        return guides
+        return generate_independent(rgb, n, seed, progress, lambda img, rng: shuffle_tiles(img, tile, rng))
 
 
 def shuffle_tiles(rgb: np.ndarray, tile: int, rng: np.random.Generator) -> np.ndarray:
