@@ -98,7 +98,7 @@ def pretrain(source: str | Path, out: str | Path, train_config: "TrainConfig",
     provenance = {
         "kind": "source pretraining",
         "command": "hiralign pretrain",
-        "source": {"folder": str(source), "kind": manifest.get("kind"), "config": manifest.get("config"),
+        "source": {"folder": _display_path(source), "kind": manifest.get("kind"), "config": manifest.get("config"),
                    "train_cubes": [c.name for c in training], "validation_cubes": [c.name for c in held_out],
                    "validation": f"centre {settings.val_size}px crops degraded with seed 0"},
         "arch": settings.arch, "args": dict(settings.args), "parameters": count_parameters(model),
@@ -118,6 +118,14 @@ def pretrain(source: str | Path, out: str | Path, train_config: "TrainConfig",
     save_checkpoint(model, out, config, provenance)
     state_path.unlink(missing_ok=True)
     return out, result
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (portable provenance)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _init_projector(model, training, task: str, settings: PretrainSettings, seed: int) -> dict[str, Any] | None:

@@ -236,7 +236,7 @@ def train(
             _save_state(state_file, config, run, model, optimizer, scheduler, patch_gen, degrade_gen)
 
     loss_fn = torch.nn.functional.l1_loss if config.loss == "l1" else torch.nn.functional.mse_loss
-    session_start = time.perf_counter()
+    session_began = session_start = time.perf_counter()
     running = run.losses[-1] if run.losses else None
     try:
         while run.step < config.steps:
@@ -279,10 +279,10 @@ def train(
         save()
         model.eval()
         raise
-    session_s = _lap(session_start)
-    run.wall_s += session_s
+    run.wall_s += _lap(session_start)
     save()
     model.eval()
+    session_s = _lap(session_began)
     done = run.step - start_step
     return TrainResult(steps=run.step, losses=list(run.losses), validation=list(run.validation),
                        wall_s=run.wall_s, seconds_per_step=session_s / done if done else 0.0,

@@ -1,6 +1,6 @@
 """The compact CPU-friendly restorer: the embedded default backbone for every task.
 
-A residual spatial–spectral network small enough (≈0.26 M parameters at the defaults)
+A residual spatial–spectral network small enough (0.37 M parameters for 31 bands)
 to pretrain usefully in minutes on two CPU cores. It has two paths that are summed:
 
 * a **spectral linear path**, a 1×1 convolution B→B with bias. Initialised by
@@ -15,7 +15,8 @@ pretraining; this initialisation is what made it learn in budget.
 
 The branch works at reduced resolution, as FFDNet does: a pixel unshuffle folds each 2×2
 block into channels (lossless), the convolutions run on a quarter of the pixels (≈4× less
-compute for a larger receptive field) and a pixel shuffle unfolds the result. For
+compute in the middle layers, a larger receptive field; measured ≈2× less CPU time per
+training step than the full-resolution branch) and a pixel shuffle unfolds the result. For
 super-resolution (``scale`` > 1) the branch runs on the low-resolution input itself and its
 pixel shuffle also does the ×scale up-sampling; the linear path is then the bicubic
 up-sampling of the projected low-resolution cube.
@@ -39,7 +40,7 @@ class CompactRestorer(nn.Module):
         features: channels of the conv branch.
         depth: number of 3×3 conv layers in the branch (≥ 2).
         unshuffle: resolution reduction of the branch (None: 2 for denoising-type tasks,
-            1 for super-resolution). Inputs must then have H and W divisible by it.
+            1 for super-resolution). Other sizes are edge-padded to a multiple of it.
 
     Shapes:
         input (N, B, h, w) → output (N, B, h·scale, w·scale).
@@ -108,9 +109,9 @@ class CompactRestorer(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.bands:
             raise ValueError(f"expected (N, {self.bands}, H, W), got {tuple(x.shape)}")
         pad_h, pad_w = -x.shape[-2] % self.unshuffle, -x.shape[-1] % self.unshuffle
-        if pad_h or pad_w:  # odd sizes: mirror-pad for the fold, crop afterwards
+        if pad_h or pad_w:  # odd sizes: pad by edge replication for the fold, crop afterwards
             height, width = x.shape[-2], x.shape[-1]
-            return self.forward(F.pad(x, (0, pad_w, 0, pad_h), mode="reflect"))[
+            return self.forward(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"))[
                 ..., :height * self.scale, :width * self.scale]
         base = self.spectral(x)
         if self.scale > 1:
