@@ -39,8 +39,6 @@ TORCHSCRIPT_FILE = "module.pt"
 #: Version of the bundle layout, bumped when config.json changes incompatibly.
 FORMAT_VERSION = 1
 TORCHSCRIPT_ARCH = "torchscript"
-#: Where the source models trained by benchmarks/pretrain_sources.py are shipped.
-SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,16 +227,3 @@ def _now() -> str:
 
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
-
-def shipped_checkpoint(task: str) -> Path:
-    """The source model shipped for ``task`` (``resources/models/<task>/`` of the repository).
-
-    Raises:
-        ModelError: no source model is shipped for ``task``.
-    """
-    folder = SHIPPED_MODELS / task
-    if not (folder / CONFIG_FILE).is_file():
-        shipped = sorted(p.name for p in SHIPPED_MODELS.glob("*") if (p / CONFIG_FILE).is_file())
-        raise ModelError(f"no shipped source model for task {task!r} (shipped: {', '.join(shipped) or 'none'}); "
-                         "train one with hiralign pretrain and pass it with --model")
-    return folder
