@@ -23,10 +23,11 @@ every denoising step. :meth:`UnCLIPSettings.original` gives plain unCLIP for abl
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -138,14 +139,16 @@ class UnCLIPGenerator:
         dtype = _torch_dtype(s.dtype, device)
         source = resolve_model(s.model, local_files_only=s.local_files_only)
         try:
-            pipe = StableUnCLIPImg2ImgPipeline.from_pretrained(
-                source, local_files_only=s.local_files_only, dtype=dtype, variant=s.variant)
+            with _quiet_loading():
+                pipe = StableUnCLIPImg2ImgPipeline.from_pretrained(
+                    source, local_files_only=s.local_files_only, dtype=dtype, variant=s.variant)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"unCLIP weights {source}: cannot load them ({exc}); {LAYOUT_HELP}") from None
         if s.clip_encoder:
             from hiralign.generate.clip_vision import load_vision_encoder
 
-            encoder = load_vision_encoder(s.clip_encoder, dtype=dtype)
+            with _quiet_loading():
+                encoder = load_vision_encoder(s.clip_encoder, dtype=dtype)
             expected = pipe.image_normalizer.config.embedding_dim
             got = encoder.config.projection_dim
             if got != expected:
@@ -327,3 +330,20 @@ def _torch_dtype(name: str, device: "torch.device") -> "torch.dtype":  # noqa: F
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     return getattr(torch, name)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide diffusers' and transformers' loading bars (hiralign reports its own progress)."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    states = [(lib, lib.is_progress_bar_enabled()) for lib in (diffusers_logging, transformers_logging)]
+    for lib, _ in states:
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, enabled in states:
+            if enabled:
+                lib.enable_progress_bar()
