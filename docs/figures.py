@@ -39,10 +39,11 @@ def scene(path: Path | None, size: int) -> tuple[Cube, Cube, str]:
     """(degraded, clean, description) centre-cropped to ``size``."""
     from hiralign.degrade import degrade_cube
 
+    wavelengths = None
     if path is None and KAIST.is_file():
-        path = KAIST
+        path, wavelengths = KAIST, "420:720:10"  # KAIST files carry no wavelengths (data README)
     if path is not None:
-        clean = io.load(path)
+        clean = io.load(path, wavelengths=wavelengths)
         label = f"{path.name} ({clean.height}×{clean.width}×{clean.n_bands})"
         clean = centre_crop(clean, size)
         return degrade_cube(clean, TASK, 0), clean, label
@@ -59,7 +60,7 @@ def centre_crop(cube: Cube, size: int) -> Cube:
     return cube.crop(top, left, min(size, cube.height), min(size, cube.width))
 
 
-def run_method(degraded: Cube, generator: str) -> dict:
+def run_method(degraded: Cube, generator: str, model_folder: Path | None = None) -> dict:
     """Stages 1, 2a and 2b on one scene; returns every intermediate."""
     from hiralign.bands import match_bands, resample
     from hiralign.generate import get_generator
@@ -70,7 +71,7 @@ def run_method(degraded: Cube, generator: str) -> dict:
 
     times = {}
     begin = time.perf_counter()
-    model, ckpt = load_checkpoint(shipped_model(TASK), "cpu")
+    model, ckpt = load_checkpoint(model_folder or shipped_model(TASK), "cpu")
     on_model, mapped = match_bands(degraded, ckpt.bands, None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths))
     proxy = restore_cube(model, on_model, scale=ckpt.scale, device="cpu")
     if mapped:
@@ -193,6 +194,8 @@ def pick_pixels(result, n: int = 3) -> list[tuple[int, int]]:
 def figure_spectra(data: dict, degraded: Cube, clean: Cube, path: Path) -> list[dict]:
     """At guide pixels u: ỹ(u) and the proxy, clean and observed spectra at its main source."""
     pg, app = _pg()
+    from PySide6.QtCore import Qt
+
     result, proxy = data["result"], data["proxy"]
     wl = degraded.wavelengths_or_default()
     widget = pg.GraphicsLayoutWidget()
@@ -202,11 +205,12 @@ def figure_spectra(data: dict, degraded: Cube, clean: Cube, path: Path) -> list[
         rows, cols, weights = result.sources_of(r, c)
         top = int(np.argmax(weights))
         sr, sc = int(rows[top]), int(cols[top])
-        plot = widget.addPlot(row=0, col=col, title=f"guide pixel ({r}, {c}) ← proxy ({sr}, {sc}), "
+        plot = widget.addPlot(row=0, col=col, title=f"guide ({r}, {c}) ← proxy ({sr}, {sc}): "
                                                     f"weight {weights[top]:.2f} of {len(weights)} sources")
+        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.addLegend(offset=(5, 5))
         plot.plot(wl, degraded.data[sr, sc], pen=pg.mkPen((170, 170, 170), width=1), name="observed x (source)")
-        plot.plot(wl, clean.data[sr, sc], pen=pg.mkPen((0, 0, 0), width=2, style=2), name="clean y (source)")
+        plot.plot(wl, clean.data[sr, sc], pen=pg.mkPen((0, 0, 0), width=2, style=Qt.PenStyle.DashLine), name="clean y (source)")
         plot.plot(wl, proxy.data[sr, sc], pen=pg.mkPen((30, 90, 200), width=2), name="proxy p (source)")
         plot.plot(wl, result.synthesized[r, c], pen=pg.mkPen((220, 60, 0), width=2.5), name="synthesized ỹ(u)")
         plot.setLabel("bottom", "wavelength (nm)")
@@ -220,16 +224,18 @@ def figure_spectra(data: dict, degraded: Cube, clean: Cube, path: Path) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scene", type=Path, default=None, help="clean cube to degrade (default: KAIST scene01)")
+    parser.add_argument("--scene", type=Path, default=None,
+                        help="clean cube with wavelengths, to degrade (default: KAIST scene01, 420–720 nm)")
     parser.add_argument("--size", type=int, default=128, help="centre crop side in pixels (default: 128)")
     parser.add_argument("--generator", default="patchnn", help="guide generator (default: patchnn)")
+    parser.add_argument("--model", type=Path, default=None, help="source checkpoint (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: docs/figures)")
     args = parser.parse_args(argv)
     import torch
 
     torch.manual_seed(0)
     degraded, clean, label = scene(args.scene, args.size)
-    data = run_method(degraded, args.generator)
+    data = run_method(degraded, args.generator, args.model)
     args.out.mkdir(parents=True, exist_ok=True)
     figure_rgb(data, degraded, clean, args.out / "method_rgb.png")
     figure_displacement(data, args.out / "method_displacement.png")
