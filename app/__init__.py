@@ -5,9 +5,9 @@ module that knows about threads is :mod:`app.jobs`.
 """
 from __future__ import annotations
 
-from app._compat import protect_bool_singletons
+from app._compat import protect_singletons
 from hiralign import __version__
 
-protect_bool_singletons()  # before any Qt signal is emitted (see app._compat)
+protect_singletons()  # before any Qt signal is emitted (see app._compat)
 
 __all__ = ["__version__"]

@@ -172,3 +172,23 @@ def test_excepthooks_route_uncaught_exceptions_of_any_thread_to_the_dialog(qtbot
     summaries = sorted(s for s, _ in reporter.history)
     assert summaries == ["Internal error: ValueError: thread went wrong", "gui.mat: no cube inside"]
     reporter.close_all()
+
+
+def test_none_and_true_survive_pyside_over_releases(qtbot):
+    """PySide6 6.12 drops a reference to True per emit and to None per void call (app._compat)."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+
+    import app  # noqa: F401 - importing the package applies the protection
+
+    class Emitter(QObject):
+        fired = Signal(int)
+
+    emitter, label = Emitter(), QLabel()
+    emitter.fired.connect(lambda value: None)
+    for k in range(20000):
+        emitter.fired.emit(k)
+        label.setText("x")
+    assert sys.getrefcount(None) > 2**39 and sys.getrefcount(True) > 2**39
