@@ -142,13 +142,17 @@ def figure_rgb(data: dict, degraded: Cube, clean: Cube, path: Path) -> None:
 
 
 def flow_colours(displacement: np.ndarray, scale: float) -> np.ndarray:
-    """Colour-wheel image of a (H, W, 2) (row, col) displacement: hue = direction, value = length."""
+    """Colour-wheel image of a (H, W, 2) (row, col) displacement.
+
+    Hue is the direction, saturation the length (white: no displacement, full colour:
+    ``scale`` pixels or more), as in the usual optical-flow colour coding.
+    """
     from skimage.color import hsv2rgb
 
     dy, dx = displacement[..., 0], displacement[..., 1]
     hue = (np.arctan2(-dy, dx) / (2 * np.pi)) % 1.0
-    value = np.clip(np.hypot(dy, dx) / max(scale, 1e-6), 0, 1)
-    return hsv2rgb(np.stack([hue, np.ones_like(hue), value], axis=-1)).astype(np.float32)
+    saturation = np.clip(np.hypot(dy, dx) / max(scale, 1e-6), 0, 1)
+    return hsv2rgb(np.stack([hue, saturation, np.ones_like(hue)], axis=-1)).astype(np.float32)
 
 
 def figure_displacement(data: dict, path: Path, step: int = 8) -> None:
@@ -156,10 +160,10 @@ def figure_displacement(data: dict, path: Path, step: int = 8) -> None:
     pg, app = _pg()
     d = data["result"].displacement
     length = np.hypot(d[..., 0], d[..., 1])
-    scale = float(np.percentile(length, 99))
+    scale = float(np.percentile(length, 95))
     widget = pg.GraphicsLayoutWidget()
     widget.resize(1200, 400)
-    _image_panel(widget, flow_colours(d, scale), f"d(u): hue = direction, brightness = length (≤ {scale:.1f} px)", 0, 0)
+    _image_panel(widget, flow_colours(d, scale), f"d(u): hue = direction, saturation = length (full at {scale:.0f} px)", 0, 0)
     arrows = _image_panel(widget, data["guide"] * 0.6 + 0.4, "d(u) every 8 px, over the guide", 0, 1)
     rows, cols = np.mgrid[step // 2:d.shape[0]:step, step // 2:d.shape[1]:step]
     seg = np.empty((rows.size * 2, 2), np.float32)
@@ -199,14 +203,13 @@ def figure_spectra(data: dict, degraded: Cube, clean: Cube, path: Path) -> list[
     result, proxy = data["result"], data["proxy"]
     wl = degraded.wavelengths_or_default()
     widget = pg.GraphicsLayoutWidget()
-    widget.resize(1500, 380)
+    widget.resize(1600, 400)
     notes = []
     for col, (r, c) in enumerate(pick_pixels(result)):
         rows, cols, weights = result.sources_of(r, c)
         top = int(np.argmax(weights))
         sr, sc = int(rows[top]), int(cols[top])
-        plot = widget.addPlot(row=0, col=col, title=f"guide ({r}, {c}) ← proxy ({sr}, {sc}): "
-                                                    f"weight {weights[top]:.2f} of {len(weights)} sources")
+        plot = widget.addPlot(row=0, col=col, title=f"guide ({r}, {c}) ← proxy ({sr}, {sc}), weight {weights[top]:.2f}")
         plot.getAxis("left").enableAutoSIPrefix(False)
         plot.addLegend(offset=(5, 5))
         plot.plot(wl, degraded.data[sr, sc], pen=pg.mkPen((170, 170, 170), width=1), name="observed x (source)")
