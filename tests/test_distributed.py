@@ -16,7 +16,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from hiralign import io
-from hiralign.cli import build_parser, main
+from hiralign.cli import build_parser
 from hiralign.commands.adapt import build
 from hiralign.cube import Cube
 from hiralign.distributed import (LaunchEnvironment, process_group, rank_state_path, run_command,
@@ -54,13 +54,26 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
         clean = (clean - clean.min()) / (clean.max() - clean.min())
         noisy = np.clip(clean + 0.05 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
         targets.append(io.save(Cube(noisy, wavelengths=WL), root / f"scene{seed}.hdr"))
-    return {"root": root, "ckpt": root / "source", "targets": targets}
+    settings = root / "settings.json"
+    settings.write_text(json.dumps({"warp": {"iterations": 5, "index": "exact"}}))
+    return {"root": root, "ckpt": root / "source", "targets": targets, "settings": settings}
 
 
 def _adapt_args(tiny: dict, out: Path) -> list[str]:
+    """Every stage: classic guides (1 per target) and a short warp, so the run stays a few seconds."""
     return ["adapt", "--target", *map(str, tiny["targets"]), "--task", "gaussian", "--model", str(tiny["ckpt"]),
-            "--out", str(out), "--mode", "proxy-only", "--guides", "0", "--steps", "4", "--batch-size", "2",
-            "--patch-size", "16", "--tile", "32", "--overlap", "8", "--device", "cpu"]
+            "--out", str(out), "--generator", "classic", "--guides", "1", "--config", str(tiny["settings"]),
+            "--steps", "4", "--batch-size", "2", "--patch-size", "16", "--tile", "32", "--overlap", "8",
+            "--device", "cpu"]
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    # one thread per process: two processes with two torch/faiss threads each on a busy
+    # 2-core machine slow the warp >10× (FACTS.md); torchrun sets this itself
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
 
 
 def _layout(run: Path) -> set[str]:
@@ -170,25 +183,27 @@ def test_ddp_finetuning_keeps_ranks_identical_and_resume_consistent(tmp_path: Pa
 @pytest.mark.slow
 def test_torchrun_adapt_matches_the_single_process_layout(tiny: dict, tmp_path: Path) -> None:
     single, double = tmp_path / "single", tmp_path / "double"
-    assert main(_adapt_args(tiny, single)) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    env.pop("RANK", None), env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-               "-m", "hiralign", *_adapt_args(tiny, double)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
+    alone = _run([sys.executable, "-m", "hiralign", *_adapt_args(tiny, single)])
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    done = _run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                 "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+                 "-m", "hiralign", *_adapt_args(tiny, double)])
     assert done.returncode == 0, done.stderr[-3000:]
 
     assert _layout(double) == _layout(single)
     names = {"scene1", "scene2", "scene3"}
     assert {p.stem for p in (double / "proxies").glob("*.hdr")} == names
-    for stage in ("proxy", "restore"):  # the ranks' own account of what each handled
+    assert {p.stem for p in (double / "synth").glob("*.hdr")} == {f"{n}_g0" for n in names}
+    assert set(json.loads((double / "warp.json").read_text())) == {f"{n}_g0" for n in names}
+    for stage, items in (("proxy", names), ("generate", names), ("warp", {f"{n}_g0" for n in names}),
+                         ("restore", names)):  # the ranks' own account of what each handled
         handled = [n for rank in (0, 1) for line in re.findall(
             rf"\[rank {rank}/2\] INFO: {stage}: rank {rank} of 2 handles (.*)", done.stderr)
             for n in line.split(", ")]
-        assert sorted(handled) == sorted(names), done.stderr[-3000:]
+        assert sorted(handled) == sorted(items), done.stderr[-3000:]
     report = json.loads(done.stdout)
-    assert report["processes"] == 2 and set(report["timings_s"]) == {"proxy", "finetune", "restore"}
+    assert report["processes"] == 2 and set(report["timings_s"]) == {"proxy", "generate", "warp", "finetune",
+                                                                      "restore"}
     two, config2 = load_checkpoint(double / "checkpoint")
     one, config1 = load_checkpoint(single / "checkpoint")
     assert config1 == config2
