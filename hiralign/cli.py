@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pretrain",
     "proxy",
     "generate",
+    "warp",
     "clip_finetune",
     "finetune",
     "adapt",

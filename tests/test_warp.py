@@ -286,3 +286,71 @@ def test_config_validation_and_json(tmp_path):
     assert (defaults.patch_size, defaults.gradient_weight, defaults.chroma_weight, defaults.seeds, defaults.radius,
             defaults.candidates, defaults.stencil, defaults.temperature, defaults.iterations,
             defaults.learning_rate) == (5, 0.5, 0.25, 16, 1, 16, 7, 1.0, 200, 0.05)
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_writes_cube_operator_and_diagnostics(rng, tmp_path, capsys):
+    import scipy.sparse as sp
+
+    from hiralign import io
+    from hiralign.cli import main
+
+    cube = Cube(textured_cube(rng, 20, 22, 31), wavelengths=np.arange(400, 701, 10.0), name="p")
+    io.save(cube, tmp_path / "proxy.npz")
+    io.save_rgb(np.roll(cube.pseudo_rgb(), 2, axis=1).clip(0, 1), tmp_path / "guide.png", bits=16)
+    (tmp_path / "cfg.json").write_text(json.dumps({"iterations": 5, "index": "exact"}))
+    code = main(["warp", "--proxy", str(tmp_path / "proxy.npz"), "--guide", str(tmp_path / "guide.png"),
+                 "--out", str(tmp_path / "out.npz"), "--operator", str(tmp_path / "T.npz"),
+                 "--rgb", str(tmp_path / "rt.png"), "--config", str(tmp_path / "cfg.json"), "--device", "cpu"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["diagnostics"]["row_stochastic_error"] < 1e-5
+    assert report["diagnostics"]["index"] == "exact"
+    out = io.load(tmp_path / "out.npz")
+    assert out.shape == cube.shape
+    np.testing.assert_allclose(out.wavelengths, cube.wavelengths)
+    operator = sp.load_npz(tmp_path / "T.npz")
+    assert operator.shape == (20 * 22, 20 * 22)
+    np.testing.assert_allclose(operator @ cube.data.reshape(-1, 31), out.data.reshape(-1, 31), atol=1e-4)
+    assert io.load_rgb(tmp_path / "rt.png").shape == (20, 22, 3)
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic writes leave no temporaries
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys, rng):
+    from hiralign import io
+    from hiralign.cli import main
+
+    cube = Cube(textured_cube(rng, 12, 12, 31), wavelengths=np.arange(400, 701, 10.0), name="p")
+    io.save(cube, tmp_path / "proxy.npz")
+    args = ["warp", "--proxy", str(tmp_path / "proxy.npz"), "--out", str(tmp_path / "o.npz"), "--device", "cpu"]
+    assert main(args + ["--guide", str(tmp_path / "missing.png")]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    (tmp_path / "cfg.json").write_text(json.dumps({"iterationz": 5}))
+    io.save_rgb(cube.pseudo_rgb().clip(0, 1), tmp_path / "g.png")
+    assert main(args + ["--guide", str(tmp_path / "g.png"), "--config", str(tmp_path / "cfg.json")]) == 2
+    err = capsys.readouterr().err
+    assert "iterationz" in err and "Traceback" not in err
+    assert main(args + ["--guide", str(tmp_path / "g.png"), "--iterations", "2",
+                        "--operator", str(tmp_path / "T.txt")]) == 2
+    assert ".npz" in capsys.readouterr().err
+    assert not (tmp_path / "T.txt").exists()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_matches_torch_optim(fused):
+    from hiralign.warp.optimise import Adam
+
+    gen = torch.Generator().manual_seed(4)
+    ours = [torch.randn(3, 5, generator=gen), torch.randn(7, generator=gen)]
+    theirs = [p.clone().requires_grad_() for p in ours]
+    reference = torch.optim.Adam(theirs, lr=0.05)
+    adam = Adam(ours, lr=0.05)
+    adam.fused = adam.fused and fused
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=gen) for p in ours]
+        for p, q, g in zip(ours, theirs, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        adam.step()
+        reference.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q.detach(), rtol=1e-5, atol=1e-6)

@@ -28,7 +28,7 @@ def nnz_per_row(operator) -> np.ndarray:
     return np.diff(operator.indptr)
 
 
-def overlap_constant(operator, iterations: int = 100, tol: float = 1e-4) -> tuple[float, int]:
+def overlap_constant(operator, iterations: int = 100, tol: float = 1e-3) -> tuple[float, int]:
     """κ = λ_max(TᵀT) (Assumption S2.1) by power iteration.
 
     Starts from the all-ones vector, for which TᵀT·1 is the column sums of T — the
@@ -39,15 +39,16 @@ def overlap_constant(operator, iterations: int = 100, tol: float = 1e-4) -> tupl
     """
     n = operator.shape[1]
     transpose = operator.T.tocsr()
-    x = np.full(n, 1.0 / np.sqrt(n), dtype=np.float64)
+    # Vectors in the operator's dtype: a float64 vector makes SciPy upcast all of T per product.
+    x = np.full(n, 1.0 / np.sqrt(n), dtype=operator.dtype)
     value = 0.0
     for it in range(1, iterations + 1):
         y = transpose @ (operator @ x)
-        new_value = float(x @ y)
-        norm = float(np.linalg.norm(y))
+        new_value = float(np.dot(x.astype(np.float64), y.astype(np.float64)))
+        norm = float(np.linalg.norm(y.astype(np.float64)))
         if norm == 0.0:
             return 0.0, it
-        x = y / norm
+        x = (y / norm).astype(operator.dtype)
         if it > 1 and abs(new_value - value) <= tol * max(abs(new_value), 1e-12):
             return new_value, it
         value = new_value

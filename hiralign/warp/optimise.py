@@ -171,7 +171,7 @@ def fit(candidates: np.ndarray, distances: np.ndarray, proxy_rgb: np.ndarray, gu
     interp_logits = torch.nn.Parameter(interp0)
     agg_logits.grad = torch.zeros_like(agg0)  # written in place by every step, never reallocated
     interp_logits.grad = torch.zeros_like(interp0)
-    optimiser = _adam([agg_logits, interp_logits], config.learning_rate, device)
+    optimiser = Adam([agg_logits, interp_logits], config.learning_rate)
     history: list[float] = []
     for it in range(config.iterations):
         progress.check()
@@ -195,9 +195,42 @@ def fit(candidates: np.ndarray, distances: np.ndarray, proxy_rgb: np.ndarray, gu
                   loss_history=history)
 
 
-def _adam(params, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam, fused where this torch supports it (≈10× faster steps on CPU)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, foreach=device.type == "cuda")
+class Adam:
+    """Adam (Kingma & Ba) on a few large tensors whose ``.grad`` is written in place.
+
+    Uses ATen's fused kernel (the one behind ``torch.optim.Adam(fused=True)``, one pass
+    over the four arrays) and a plain in-place update where that kernel is missing. Not
+    ``torch.optim`` itself: its first construction imports torch._dynamo, several
+    seconds that a CLI warp of a small image would mostly spend waiting.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params = params
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
+        self.fused = hasattr(torch, "_fused_adam_")
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        grads = [p.grad for p in self.params]
+        if self.fused:
+            try:
+                torch._foreach_add_(self.steps, 1)
+                torch._fused_adam_(self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
+                                   lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=self.eps,
+                                   amsgrad=False, maximize=False)
+                return
+            except (RuntimeError, TypeError):  # no fused kernel for this device/dtype: plain update
+                torch._foreach_add_(self.steps, -1)
+                self.fused = False
+        for p, g, m, v, t in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, self.steps):
+            t.add_(1)
+            step = float(t)
+            m.lerp_(g, 1.0 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+            denom = (v / (1.0 - beta2 ** step)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1.0 - beta1 ** step))
