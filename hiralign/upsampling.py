@@ -53,9 +53,18 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
 
 
 def _colour():
+    import sys
+
+    before = set(sys.modules)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # colour warns about matplotlib being absent
         import colour
+    # Without matplotlib, colour-science registers unittest.mock stand-ins for it in
+    # sys.modules; they have no __spec__ and make importlib.util.find_spec("matplotlib")
+    # raise in diffusers/transformers later in the same process. Remove them.
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] == "matplotlib" and getattr(sys.modules[name], "__spec__", None) is None:
+            del sys.modules[name]
     return colour
 
 

@@ -135,3 +135,14 @@ def test_shipped_demo_set_is_small_and_complete():
     assert all(o.shape == c.shape == (96, 96, 31) for o, c in zip(observed, clean))
     noise = np.std(observed[0].data - clean[0].data)
     assert 10 / 255 < noise < 70 / 255
+
+
+def test_colour_science_leaves_no_fake_matplotlib_behind() -> None:
+    import importlib.util
+    import sys
+
+    from hiralign.upsampling import _colour
+
+    _colour()
+    assert "matplotlib" not in sys.modules or sys.modules["matplotlib"].__spec__ is not None
+    importlib.util.find_spec("matplotlib")  # raised ValueError with colour's mock in place
