@@ -49,9 +49,11 @@ class PatchNNSettings:
             levels and more diversity (layouts are re-drawn at coarser scales).
         noise_std: std of the noise added at the coarsest level, in units of the
             coarsest source's per-channel std. GPNN adds 0.75 on [-1, 1] images, i.e.
-            0.375 on [0, 1], which is ≈ 4 stds of the dark KAIST scenes; measured there,
-            4 left some seeds within 0.012 of the input and 5 gave every guide ≥ 0.015
-            mean absolute difference while keeping the scene recognisable.
+            0.375 on [0, 1], ≈ 4 stds of the dark KAIST scenes. On them (6 seeds each)
+            5 kept every scene recognisable with mean absolute differences to the input
+            of 0.017–0.047 on textured scenes, but some seeds of the flat ones (a grid,
+            text on paper) stayed within 0.004–0.007; 7 lifted those to ≥ 0.009 at the
+            price of more broken letters and grid lines.
         iterations: iterations per level below ``fine_side`` (GPNN: 10).
         coarsest_iterations: iterations at the coarsest level; more than one snaps the
             output back to the input layout (FACTS.md).
@@ -60,7 +62,8 @@ class PatchNNSettings:
         fine_stride: query and key stride at fine levels, pixels (1 = every patch).
         alpha: completeness weight (GPNN: 0.005, here on per-value squared
             differences of [0, 1] images); 0 switches the term off. Off by default: on the
-            KAIST scenes it doubled the cost without improving completeness.
+            four KAIST scenes it doubled the cost and changed completeness by −27 % to
+            +41 % (mixed, no gain on average; docs/generators.md).
         candidates: nearest keys per query re-ranked by the completeness term.
         nprobe: inverted lists visited per query by the approximate search.
         search_dims: compare patches by their leading principal components (PCA of the
