@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__.splitlines()[0])
@@ -115,6 +117,10 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
     target = session.current_target
     h, w = target.reference_shape()
     written: list[Path] = []
+    # Inspect a bright pixel (90th percentile of the proxy's mean): dark ones show little.
+    brightness = target.proxy.data.mean(axis=2)
+    flat = int(np.argsort(brightness, axis=None)[int(0.9 * brightness.size)])
+    pixel = divmod(flat, w)
 
     def shot(widget, name: str) -> None:
         for _ in range(3):
@@ -124,8 +130,8 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
     cube_view = window.cube_view
     tabs.setCurrentWidget(cube_view)
     cube_view.select_layer("proxy")
-    window._on_pixel_clicked(h // 2, w // 2, False)
-    cube_view.set_cursor(h // 2, w // 2)
+    window._on_pixel_clicked(*pixel, False)
+    cube_view.set_cursor(*pixel)
     for row, col in ((h // 4, w // 4), (3 * h // 4, 2 * w // 3)):
         window._on_pixel_clicked(row, col, True)
     cube_view.roi_check.setChecked(True)
@@ -136,7 +142,9 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
     shot(cube_view, "cube_rgb")
     shot(window.spectrum, "spectra")
     cube_view.band_slider.setValue(cube_view.cube.band_index(550.0))
+    cube_view.mode_box.setCurrentIndex(1)
     shot(cube_view, "cube_band")
+    cube_view.mode_box.setCurrentIndex(0)
 
     compare = window.compare_view
     tabs.setCurrentWidget(compare)
@@ -151,7 +159,7 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
     warp = window.warp_view
     tabs.setCurrentWidget(warp)
     if warp.warp is not None:
-        warp.select_guide_pixel(h // 2, w // 2)
+        warp.select_guide_pixel(*pixel)
     shot(warp, "warp")
 
     tabs.setCurrentWidget(window.training_view)

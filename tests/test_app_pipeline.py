@@ -96,6 +96,7 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
         assert set(target.metrics) == {"source", "adapted"}
         assert target.metrics["adapted"]["psnr_per_band"].shape == (BANDS,)
         assert target.metrics["adapted"]["sam_map"].shape == (32, 32)
+    window.tabs.setCurrentWidget(window.training_view)  # hidden views redraw when shown
     table = window.training_view.table
     assert table.rowCount() == 3 and table.item(2, 0).text() == "mean"
     assert window.cube_view.layer_box.findText("restored") >= 0
@@ -149,6 +150,7 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     window.spectrum.show_pixel(10, 12)
     r, c = target.synth_pixel_from(1, 10, 12)
     np.testing.assert_array_equal(window.spectrum.curves["synth 2"].getData()[1], target.synth[1].data[r, c])
+    window.tabs.setCurrentWidget(window.training_view)
     assert window.training_view.table.rowCount() == 2
     assert max(t["max_stall_ms"] for t in runner.timings.values()) >= 0
 

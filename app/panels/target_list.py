@@ -18,19 +18,24 @@ def describe(target: Target) -> str:
     cube = target.degraded
     wl = target.wavelengths
     text = f"{target.name}\n{cube.height}×{cube.width}×{cube.n_bands} · {wl[0]:.0f}–{wl[-1]:.0f} nm"
+    guides, synth = len(target.guides), len(target.warps)
     extras = [name for name, present in (("clean ref", target.clean is not None),
                                           ("proxy", target.proxy is not None),
-                                          (f"{len(target.guides)} guides", bool(target.guides)),
-                                          (f"{len(target.warps)} synth", bool(target.warps)),
+                                          (f"{guides} guide{'s' * (guides != 1)}", bool(guides)),
+                                          (f"{synth} synth", bool(synth)),
                                           ("restored", target.restored is not None)) if present]
     return text + ("\n" + ", ".join(extras) if extras else "")
 
 
 def thumbnail(target: Target, size: int = THUMB_SIZE) -> QPixmap:
     """A stretched Γ pseudo-RGB thumbnail of the degraded cube (of the proxy once it exists)."""
-    cube = target.proxy if target.proxy is not None else target.degraded
+    cube = thumbnail_source(target)
     rgb = to_display_rgb(cube.pseudo_rgb() if cube.n_bands >= 3 else np.repeat(cube.data[..., :1], 3, axis=2))
     return rgb_pixmap(rgb, size)
+
+
+def thumbnail_source(target: Target):
+    return target.proxy if target.proxy is not None else target.degraded
 
 
 class TargetList(QListWidget):
@@ -45,6 +50,8 @@ class TargetList(QListWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        #: uid -> (cube drawn, icon): most updates change other layers than the drawn one.
+        self._icons: dict[int, tuple[object, QIcon]] = {}
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.setSpacing(2)
         self.setWordWrap(True)
@@ -57,10 +64,12 @@ class TargetList(QListWidget):
         session.current_changed.connect(self._on_session_current)
 
     def rebuild(self) -> None:
+        alive = {t.uid for t in self.session.targets}
+        self._icons = {uid: icon for uid, icon in self._icons.items() if uid in alive}
         self.blockSignals(True)
         self.clear()
         for target in self.session.targets:
-            item = QListWidgetItem(QIcon(thumbnail(target)), describe(target))
+            item = QListWidgetItem(self._icon(target), describe(target))
             item.setToolTip(str(target.path) if target.path else target.name)
             self.addItem(item)
         self.setCurrentRow(self.session.current)
@@ -71,7 +80,15 @@ class TargetList(QListWidget):
         if item is not None:
             target = self.session.targets[index]
             item.setText(describe(target))
-            item.setIcon(QIcon(thumbnail(target)))
+            item.setIcon(self._icon(target))
+
+    def _icon(self, target: Target) -> QIcon:
+        cube = thumbnail_source(target)
+        cached = self._icons.get(target.uid)
+        if cached is None or cached[0] is not cube:
+            cached = (cube, QIcon(thumbnail(target)))
+            self._icons[target.uid] = cached
+        return cached[1]
 
     def row_texts(self) -> list[str]:
         return [self.item(i).text() for i in range(self.count())]

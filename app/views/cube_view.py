@@ -98,7 +98,7 @@ class CubeView(QWidget):
         self.view_box.addItem(self.image)
         self.histogram = pg.HistogramLUTItem(image=self.image)
         self.graphics.addItem(self.histogram, row=0, col=1)
-        self.pin_markers = pg.ScatterPlotItem(size=11, symbol="o", pen=pg.mkPen("w", width=1.5))
+        self.pin_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
         self.cursor_marker = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2),
                                                 brush=None)
         self.view_box.addItem(self.pin_markers)
@@ -203,6 +203,8 @@ class CubeView(QWidget):
             return
         label = self.layer_box.currentText()
         cube = self.target.layer(label) if (self.target is not None and label) else None
+        if keep_view and cube is not None and cube is self.cube:
+            return  # another layer changed: what is on display did not
         same_bands = (self.cube is not None and cube is not None and cube.n_bands == self.cube.n_bands
                       and np.array_equal(cube.wavelengths_or_default(), self.cube.wavelengths_or_default()))
         self.cube = cube

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableWidget, QTab
 from app.session import Session
 from app.views import LAYER_COLOURS
 
-METRIC_COLUMNS = ("image", "PSNR source", "PSNR adapted", "ΔPSNR (dB)", "SSIM source", "SSIM adapted",
-                  "SAM source (°)", "SAM adapted (°)")
+METRIC_COLUMNS = ("image", "PSNR (dB)\nsource", "PSNR (dB)\nadapted", "ΔPSNR\n(dB)", "SSIM\nsource",
+                  "SSIM\nadapted", "SAM (°)\nsource", "SAM (°)\nadapted")
 
 
 class TrainingView(QWidget):
@@ -32,7 +32,6 @@ class TrainingView(QWidget):
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLabel("left", "loss (L1)")
         self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.loss_plot.setLogMode(y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
         self.loss_plot.addLegend(offset=(-5, 5), labelTextSize="9pt", brush=(255, 255, 255, 200))
         self.loss_raw = self.loss_plot.plot([], [], pen=pg.mkPen((214, 39, 40, 90), width=1), name="per step")
@@ -53,7 +52,7 @@ class TrainingView(QWidget):
         self.band_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.band_plot.setLabel("left", "PSNR (dB)")
         self.band_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.band_plot.addLegend(offset=(-5, 5), labelTextSize="9pt", brush=(255, 255, 255, 200))
+        self.band_plot.addLegend(offset=(5, -5), labelTextSize="9pt", brush=(255, 255, 255, 200))
         self.sam_boxes, self.sam_images = [], []
         for col, title in ((1, "SAM map, source (°)"), (2, "SAM map, adapted (°)")):
             self.detail.addLabel(title, row=0, col=col, size="10pt")
@@ -77,7 +76,7 @@ class TrainingView(QWidget):
         table_layout.addWidget(self.table, 1)
         table_layout.addWidget(self.note)
         top.addWidget(table_box)
-        top.setSizes([400, 600])
+        top.setSizes([380, 620])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.detail)
@@ -86,6 +85,7 @@ class TrainingView(QWidget):
         layout.addWidget(split)
 
         self._rows: list[int] = []
+        self._stale = False
         self.table.currentCellChanged.connect(lambda row, *_: self._show_detail(row))
         session.training_updated.connect(self.refresh)
         session.target_updated.connect(lambda _i: self.refresh_metrics())
@@ -100,27 +100,34 @@ class TrainingView(QWidget):
         """Plot (step, loss) pairs: already smoothed live points, or per-step losses.
 
         Per-step losses are drawn thin with their running mean (weight 0.05 per step, as
-        the training loop reports it) on top; non-positive losses are left out of the log
-        plot.
+        the training loop reports it) on top.
         """
         if not history:
             self.loss_raw.setData([], [])
             self.loss_curve.setData([], [])
             return
         steps, losses = (np.asarray(v, dtype=np.float64) for v in zip(*history))
-        keep = losses > 0
         if smoothed:
             self.loss_raw.setData([], [])
-            self.loss_curve.setData(steps[keep], losses[keep])
+            self.loss_curve.setData(steps, losses)
             return
         running = np.empty_like(losses)
         running[0] = losses[0]
         for i in range(1, losses.size):
             running[i] = 0.95 * running[i - 1] + 0.05 * losses[i]
-        self.loss_raw.setData(steps[keep], losses[keep])
-        self.loss_curve.setData(steps[keep], running[keep])
+        self.loss_raw.setData(steps, losses)
+        self.loss_curve.setData(steps, running)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._stale:
+            self.refresh_metrics()
 
     def refresh_metrics(self) -> None:
+        """Redraw the metrics now when visible, else when next shown (results stream in often)."""
+        self._stale = not self.isVisible()
+        if self._stale:
+            return
         scored = [(i, t) for i, t in enumerate(self.session.targets) if t.metrics]
         self._rows = [i for i, _ in scored]
         self.table.setRowCount(len(scored) + (1 if scored else 0))

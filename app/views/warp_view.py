@@ -84,29 +84,39 @@ class WarpView(QWidget):
         self.candidates = pg.ScatterPlotItem(pen=pg.mkPen("w", width=1))
         self.view_boxes[2].addItem(self.candidates)
         self.weight_map = pg.colormap.get("plasma")
+        #: Sources lighter than this share of the heaviest are left off the proxy panel
+        #: (a row of T has up to K·s² = 784 entries, most of them tiny).
+        self.min_relative_weight = 0.02
 
         self.histogram = self.graphics.addPlot(row=2, col=0, colspan=2)
         self.histogram.setLabel("bottom", "|d|", units="px")
         self.histogram.getAxis("bottom").enableAutoSIPrefix(False)
         self.histogram.setLabel("left", "pixels")
         self.histogram.setMaximumHeight(200)
-        self.wheel_box = self.graphics.addViewBox(row=2, col=2, lockAspect=True, invertY=True, enableMenu=False)
-        self.wheel_box.setMaximumHeight(200)
+        legend = self.graphics.addLayout(row=2, col=2)
+        self.wheel_box = legend.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.wheel_box.setMaximumHeight(170)
         self.wheel_image = pg.ImageItem(axisOrder="row-major")
         self.wheel_box.addItem(self.wheel_image)
-        self.wheel_label = pg.TextItem("direction (hue), |d| (saturation)", color="k", anchor=(0.5, 0))
-        self.wheel_box.addItem(self.wheel_label)
+        legend.addLabel("colour wheel: hue = direction of d,<br>saturation = |d| (full at the 99th pct.)",
+                        row=1, col=0, size="9pt")
+        self.weight_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.weight_map, label="source weight T_uv",
+                                          interactive=False, orientation="horizontal")
+        legend.addItem(self.weight_bar, row=2, col=0)
 
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["diagnostic", "value"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumWidth(260)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.graphics)
         splitter.addWidget(self.table)
-        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
@@ -146,8 +156,14 @@ class WarpView(QWidget):
         rows, cols, weights = (np.asarray(a) for a in warp.sources_of(row, col))
         self.guide_marker.setData([col + 0.5], [row + 0.5])
         top = float(weights.max()) if weights.size else 1.0
-        self.candidates.setData(cols + 0.5, rows + 0.5, size=6 + 16 * np.sqrt(weights / top),
-                                brush=[pg.mkBrush(self.weight_map.map(w / top, mode="qcolor")) for w in weights])
+        shown = weights >= self.min_relative_weight * top
+        self.candidates.setData(cols[shown] + 0.5, rows[shown] + 0.5, size=5 + 14 * np.sqrt(weights[shown] / top),
+                                brush=[pg.mkBrush(self.weight_map.map(w / top, mode="qcolor"))
+                                       for w in weights[shown]])
+        self.weight_bar.setLevels((0.0, top))
+        self.info.setText(f"guide pixel ({row}, {col}): {weights.size} proxy sources, {int(shown.sum())} drawn "
+                          f"(weight ≥ {self.min_relative_weight:.0%} of the heaviest, {top:.3f}); "
+                          f"they hold {weights[shown].sum():.0%} of the weight")
         self._fill_table(warp, (rows, cols, weights))
         self.guide_pixel_clicked.emit(row, col)
         return rows, cols, weights
@@ -191,7 +207,7 @@ class WarpView(QWidget):
             self._fill_table(warp, None)
 
     def _fill_table(self, warp, sources) -> None:
-        rows = [(key, _format(value)) for key, value in dict(warp.diagnostics).items()]
+        rows = [(key, _format(value)) for key, value in _flatten(dict(warp.diagnostics))]
         if sources is not None:
             r, c = self.selected
             rows.append(("clicked guide pixel", f"row {r}, col {c}"))
@@ -209,7 +225,6 @@ class WarpView(QWidget):
         wheel = colour_wheel(np.stack([yy, xx], axis=-1), max_magnitude=half)
         wheel[np.hypot(xx, yy) > half] = 1.0
         self.wheel_image.setImage(wheel, levels=(0.0, 1.0))
-        self.wheel_label.setPos(half, WHEEL_SIZE + 1)
 
     def _on_click(self, event) -> None:
         vb = self.view_boxes[1]
@@ -223,6 +238,17 @@ class WarpView(QWidget):
         height, width = np.asarray(warp.displacement).shape[:2]
         if 0 <= row < height and 0 <= col < width:
             self.select_guide_pixel(row, col)
+
+
+def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested diagnostics (loss terms, timings) as "loss.l1"-style rows."""
+    rows: list[tuple[str, object]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
 
 
 def _format(value: object) -> str:
