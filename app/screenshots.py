@@ -118,9 +118,11 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
     h, w = target.reference_shape()
     written: list[Path] = []
     # Inspect a bright pixel (90th percentile of the proxy's mean): dark ones show little.
-    brightness = target.proxy.data.mean(axis=2)
+    margin = min(h, w) // 6
+    brightness = target.proxy.data[margin:h - margin, margin:w - margin].mean(axis=2)
     flat = int(np.argsort(brightness, axis=None)[int(0.9 * brightness.size)])
-    pixel = divmod(flat, w)
+    row, col = divmod(flat, brightness.shape[1])
+    pixel = (row + margin, col + margin)
 
     def shot(widget, name: str) -> None:
         for _ in range(3):

@@ -46,7 +46,7 @@ class SpectrumPlot(QWidget):
         self.plot.setLabel("left", "Value (relative, 0–1 scale)")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=(255, 255, 255, 200),
+        self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="9pt", brush=(255, 255, 255, 200),
                                           pen=(180, 180, 180))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

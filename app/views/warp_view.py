@@ -102,6 +102,7 @@ class WarpView(QWidget):
                         row=1, col=0, size="9pt")
         self.weight_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.weight_map, label="source weight T_uv",
                                           interactive=False, orientation="horizontal")
+        self.weight_bar.axis.enableAutoSIPrefix(False)
         legend.addItem(self.weight_bar, row=2, col=0)
 
         self.table = QTableWidget(0, 2)
