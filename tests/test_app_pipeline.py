@@ -141,7 +141,16 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     # Every view shows the results.
     window.tabs.setCurrentWidget(window.compare_view)
     assert window.compare_view.guide_box.count() == 2 and window.compare_view.gallery.count() == 2
-    assert all(item.image is not None for item in window.compare_view.images)
+    compare = window.compare_view
+    assert all(item.image is not None for item in compare.images)
+    compare.mode_box.setCurrentText("Swipe")
+    compare.swipe_line.setValue(10)
+    swiped = compare.images[0].image
+    np.testing.assert_array_equal(swiped[:, :10], compare.rgb("proxy r")[:, :10])
+    np.testing.assert_array_equal(swiped[:, 10:], compare.rgb("guide g")[:, 10:])
+    compare.mode_box.setCurrentText("Difference")
+    np.testing.assert_allclose(compare.images[0].image,
+                               np.abs(compare.rgb("proxy r") - compare.rgb("guide g")).mean(axis=2))
     window.tabs.setCurrentWidget(window.warp_view)
     rows, cols, weights = window.warp_view.select_guide_pixel(10, 12)
     assert weights.sum() == pytest.approx(1.0, abs=1e-4)

@@ -26,6 +26,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="patches per step (default: 16)")
     parser.add_argument("--patch-size", type=int, default=64, help="clean patch side in pixels (default: 64)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (default: 1e-3)")
+    parser.add_argument("--loss", default="l1", choices=("l1", "l2"),
+                        help="training loss (default: l1; the shipped sr4 model uses l2, see docs/models.md)")
     parser.add_argument("--seed", type=int, default=0, help="seed of patches and degradations (default: 0)")
     parser.add_argument("--val-cubes", type=int, default=2, help="cubes held out for validation (default: 2)")
     parser.add_argument("--validate-every", type=int, default=0,
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(arch_args, dict):
         raise ConfigError("--arch-args must be a JSON object")
     config = TrainConfig(task=args.task, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
-                         lr=args.lr, seed=args.seed, validate_every=args.validate_every)
+                         lr=args.lr, loss=args.loss, seed=args.seed,
+                         validate_every=args.validate_every)
     settings = PretrainSettings(arch=args.arch, args=arch_args, val_cubes=args.val_cubes,
                                 projector_rank=args.projector_rank)
     progress = ConsoleProgress(f"pretrain {args.task}")
