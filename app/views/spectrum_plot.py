@@ -156,11 +156,14 @@ class SpectrumPlot(QWidget):
         wl = target.wavelengths
         if self.pixel is not None:
             row, col = self.pixel
-            for label, spectrum, (r, c) in target.spectra_at(row, col):
+            spectra = target.spectra_at(row, col)
+            for label, spectrum, (r, c) in spectra:
                 style = pg.QtCore.Qt.PenStyle.DashLine if label.startswith("synth") else pg.QtCore.Qt.PenStyle.SolidLine
                 width = 2.5 if label in ("clean", "restored") else 1.8
-                curve = self.plot.plot(wl, spectrum, pen=pg.mkPen(layer_colour(label), width=width, style=style),
-                                       name=f"{label} ({r}, {c})")
+                curve = pg.PlotDataItem(wl, spectrum, pen=pg.mkPen(layer_colour(label), width=width, style=style),
+                                        name=f"{label} ({r}, {c})")
+                # The y-range follows the restored layers: a noisy observation would squash them.
+                self.plot.addItem(curve, ignoreBounds=label == "degraded" and len(spectra) > 1)
                 self.curves[label] = curve
         cube = target.layer(self.layer)
         if cube is not None:

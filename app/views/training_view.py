@@ -61,6 +61,8 @@ class TrainingView(QWidget):
             vb.addItem(image)
             self.sam_boxes.append(vb)
             self.sam_images.append(image)
+        for col, stretch in enumerate((3, 4, 4, 1)):  # room for the maps, not just the band plot
+            self.detail.ci.layout.setColumnStretchFactor(col, stretch)
         self.sam_boxes[1].setXLink(self.sam_boxes[0])
         self.sam_boxes[1].setYLink(self.sam_boxes[0])
         self.sam_bar = pg.ColorBarItem(values=(0, 10), colorMap=pg.colormap.get("magma"), label="SAM (°)",
