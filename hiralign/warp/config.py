@@ -72,8 +72,8 @@ class WarpConfig:
     candidates: int = 16
     index: str = "ivf"
     ivf_nlist: int = 0
-    ivf_nprobe: int = 16
-    ivf_train_per_list: int = 32
+    ivf_nprobe: int = 8
+    ivf_train_per_list: int = 16
     hnsw_m: int = 32
     hnsw_ef_search: int = 64
     retrieval_dims: int = 64
