@@ -21,6 +21,7 @@ class DemoTarget:
     degraded: Cube
     clean: Cube | None
     path: Path
+    clean_path: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +51,12 @@ def load_demo(folder: Path = DEMO_DIR, progress: Progress | None = None) -> Demo
         path = folder / entry["file"]
         degraded = load(path)
         degraded.name = path.stem
-        clean = None
+        clean, clean_path = None, None
         if entry.get("clean"):
-            clean = load(folder / entry["clean"])
+            clean_path = folder / entry["clean"]
+            clean = load(clean_path)
             clean.name = f"{path.stem} clean"
-        targets.append(DemoTarget(degraded, clean, path))
+        targets.append(DemoTarget(degraded, clean, path, clean_path))
         if progress is not None:
             progress.report(k + 1, len(entries), f"demo scene {k + 1}/{len(entries)}")
     return Demo(tuple(targets), task)

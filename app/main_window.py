@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
                 self.errors.show(f"{path}: the clean reference has {cube.n_bands} bands but {target.name} has "
                                  f"{target.degraded.n_bands}")
                 return
-            self.session.set_clean(index, cube)
+            self.session.set_clean(index, cube, path)
 
         self.opener.open(path, on_ready=ready)
 
@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
 
     def _demo_loaded(self, demo) -> None:
         for item in demo.targets:
-            self.session.add_target(item.degraded, item.path, clean=item.clean)
+            self.session.add_target(item.degraded, item.path, clean=item.clean, clean_path=item.clean_path)
         self.pipeline.apply_demo(demo)
         self.session.set_current(0)
 

@@ -37,6 +37,7 @@ class Target:
         degraded: the loaded (H, W, B) cube x_i.
         path: the file it came from (None for generated data).
         clean: the clean reference, when known (demo, or attached by the user).
+        clean_path: the file the clean reference came from (for exported run configs).
         proxy: p_i = Φ_src(x_i).
         guides: generated guide RGBs g_ij, (H, W, 3) float32 in [0, 1].
         warps: warp results for each guide (same order), with ``synthesized``,
@@ -50,6 +51,7 @@ class Target:
     degraded: Cube
     path: Path | None = None
     clean: Cube | None = None
+    clean_path: Path | None = None
     proxy: Cube | None = None
     guides: list[np.ndarray] = dataclasses.field(default_factory=list)
     warps: list[Any] = dataclasses.field(default_factory=list)
@@ -152,8 +154,10 @@ class Session(QObject):
         self.source_model: Path | None = None
 
     # -- target set --------------------------------------------------------------------
-    def add_target(self, cube: Cube, path: str | Path | None = None, clean: Cube | None = None) -> int:
-        self.targets.append(Target(degraded=cube, path=Path(path) if path else None, clean=clean))
+    def add_target(self, cube: Cube, path: str | Path | None = None, clean: Cube | None = None,
+                   clean_path: str | Path | None = None) -> int:
+        self.targets.append(Target(degraded=cube, path=Path(path) if path else None, clean=clean,
+                                   clean_path=Path(clean_path) if clean_path else None))
         self.targets_changed.emit()
         self.set_current(len(self.targets) - 1)
         return len(self.targets) - 1
@@ -186,8 +190,9 @@ class Session(QObject):
         return self.targets[self.current] if 0 <= self.current < len(self.targets) else None
 
     # -- layers: each setter invalidates what derived from the old value ----------------
-    def set_clean(self, index: int, clean: Cube | None) -> None:
+    def set_clean(self, index: int, clean: Cube | None, path: str | Path | None = None) -> None:
         self.targets[index].clean = clean
+        self.targets[index].clean_path = Path(path) if clean is not None and path else None
         self.targets[index].metrics = None
         self.target_updated.emit(index)
 

@@ -27,11 +27,11 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_bundled_app_opens_the_demo_and_exits_cleanly(tmp_path: Path) -> None:
+def test_bundled_app_opens_the_demo_runs_the_proxy_stage_and_exits_cleanly(tmp_path: Path) -> None:
     done = subprocess.run([str(GUI), "--smoke", "--fresh", "--settings", str(tmp_path / "prefs.ini")],
                           env=_environment(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"smoke: .*\b[1-9]\d* targets\b.*; ok$", done.stderr, re.MULTILINE), done.stderr[-3000:]
+    assert re.search(r"smoke: .*proxy stage (\d+)/\1 targets\b.*; ok$", done.stderr, re.MULTILINE), done.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -87,6 +87,8 @@ class ExportActions:
         menu.addAction("Figures of every view (PNG)…", self.figures_dialog)
         menu.addAction("Plotted spectra (CSV)…", lambda: self.csv_dialog(roi=False))
         menu.addAction("ROI statistics (CSV)…", lambda: self.csv_dialog(roi=True))
+        menu.addSeparator()
+        menu.addAction("Run config for a cluster (launch.sh)…", self.run_config_dialog)
 
     # -- what can be exported ----------------------------------------------------------
     def cubes_of(self, kind: str) -> list[Cube]:
@@ -171,6 +173,20 @@ class ExportActions:
             "export")) / ("roi_statistics.csv" if roi else "spectra.csv")), "CSV (*.csv)")
         if path:
             self._now(lambda: self.export_csv(Path(path), roi))
+
+    def run_config_dialog(self) -> None:
+        from app.run_config import RunConfigDialog, export_run_config
+
+        dialog = RunConfigDialog(self.window.prefs.last_folder("export"), self.window)
+        if dialog.exec() != RunConfigDialog.DialogCode.Accepted:
+            return
+        choice = dialog.choices()
+        if not choice["folder"] or not choice["run_dir"]:
+            self.window.errors.show("Choose a folder for launch.sh and a run folder name.")
+            return
+        self.window.prefs.set_last_folder("export", choice["folder"])
+        self._now(lambda: export_run_config(self.window.session, self.window.pipeline.settings(), choice["folder"],
+                                            choice["run_dir"], choice["launcher"], choice["processes"]))
 
     def _job(self, name: str, work) -> None:
         job = self.window.jobs.submit(name, work, device="io")
