@@ -67,3 +67,22 @@ def small_cube(rng: np.random.Generator):
     data = gaussian_filter(rng.random((32, 40, 31)), sigma=(2, 2, 3)).astype(np.float32)
     data = (data - data.min()) / (data.max() - data.min())
     return Cube(data=data, wavelengths=np.arange(400, 701, 10.0), name="small")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch and FAISS thread for the test.
+
+    On the 2-core machines tests run on, two intra-op threads that share the cores with
+    another process are many times slower than one (FACTS.md); the heavy test modules
+    request this fixture for every test.
+    """
+    import faiss
+    import torch
+
+    old_torch, old_faiss = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    torch.set_num_threads(old_torch)
+    faiss.omp_set_num_threads(old_faiss)

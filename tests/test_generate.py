@@ -11,22 +11,10 @@ from hiralign.generate import GENERATORS, get_generator, settings_class
 from hiralign.generate.base import variation_seeds
 from hiralign.progress import CallbackProgress, Cancelled
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # Small settings keep patchnn to a fraction of a second on 48×64 images.
 FAST_PATCHNN = dict(coarsest_side=12, iterations=3, threads=1)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch/FAISS thread: two threads on a shared 2-core machine are many times slower."""
-    import faiss
-    import torch
-
-    old_t, old_f = torch.get_num_threads(), faiss.omp_get_max_threads()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    yield
-    torch.set_num_threads(old_t)
-    faiss.omp_set_num_threads(old_f)
 
 
 @pytest.fixture

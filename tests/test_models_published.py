@@ -8,6 +8,8 @@ from hiralign.errors import ConfigError, ModelError
 from hiralign.models import ARCHS, build_model
 from hiralign.models.blocks import count_parameters, pad_to_multiple
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 #: name -> (scale, published parameter count at 31 bands; see docs/backbones.md for sources)
 PUBLISHED = {
     "sert_tiny": (1, 1.00e6),
@@ -22,15 +24,6 @@ SUPER_RESOLVERS = [name for name, (scale, _) in PUBLISHED.items() if scale > 1]
 #: Settings that make training deterministic (no dropout / stochastic depth).
 NO_NOISE = {"sert_tiny": {"drop_path_rate": 0.0}, "sert_small": {"drop_path_rate": 0.0},
             "sert_base": {"drop_path_rate": 0.0}, "essaformer": {"dropout": 0.0}}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core machine two threads contend badly (FACTS)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make(name: str, bands: int, device: torch.device, **args) -> torch.nn.Module:

@@ -18,16 +18,10 @@ from hiralign.warp.model import aggregate, interpolate
 from hiralign.warp.refine import WindowBank, refine
 from hiralign.warp.retrieval import build_index, search_seeds
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 FAST = WarpConfig(iterations=30)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: two threads on a shared 2-core machine can be >10× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def textured_cube(rng: np.random.Generator, height: int = 28, width: int = 32, bands: int = 6) -> np.ndarray:

@@ -15,18 +15,10 @@ from conftest import shared_file
 from hiralign.warp import WarpConfig, warp
 from hiralign.warp.motions import move, spectral_psnr
 
-pytestmark = [pytest.mark.data, pytest.mark.slow]
+pytestmark = [pytest.mark.data, pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 #: Bands nearest 660/550/470 nm in KAIST (420–720 nm, 10 nm steps).
 KAIST_RGB = [24, 13, 5]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def kaist_crop(scene: int, top: int, left: int, side: int = 96) -> np.ndarray:
