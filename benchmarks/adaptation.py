@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import shutil
 import sys
@@ -106,6 +107,11 @@ def continue_on_source(task: str, finetune_config: FinetuneConfig, device: str, 
     return model, ckpt, result
 
 
+def _done(row: str, result: dict) -> None:
+    print(f"  {row}: {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, SAM {result['sam']:.2f}°, "
+          f"{result['wall_s']:.0f} s", flush=True)
+
+
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str) -> dict:
     work = out / f"{task}-{set_name}"
@@ -129,6 +135,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     start = time.perf_counter()
     results["source"] = scores(source_model, observed, clean, ckpt.scale)
     results["source"]["wall_s"] = round(time.perf_counter() - start, 1)
+    _done("source", results["source"])
     proxies_from = None
     for row in rows:
         if row in ("source", "unobserved", "control", "upper-bound"):
@@ -140,17 +147,20 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         m = report["metrics"]["mean"]["adapted"]
         results[row] = {**m, "per_image": report["metrics"]["per_image"]["adapted"],
                         "wall_s": round(time.perf_counter() - start, 1), "timings_s": report["timings_s"]}
+        _done(row, results[row])
     if "control" in rows:
         start = time.perf_counter()
         model, ck, _ = continue_on_source(task, finetune_config, device, out)
         results["control"] = scores(model, observed, clean, ck.scale)
         results["control"]["wall_s"] = round(time.perf_counter() - start, 1)
+        _done("control", results["control"])
     if "upper-bound" in rows:
         start = time.perf_counter()
         model, ck = load_checkpoint(shipped_model(task), device)
         finetune(model, task, clean, [], dataclasses.replace(finetune_config, mode="proxy-only"), device=device)
         results["upper-bound"] = scores(model, observed, clean, ck.scale)
         results["upper-bound"]["wall_s"] = round(time.perf_counter() - start, 1)
+        _done("upper-bound", results["upper-bound"])
     if "unobserved" in rows and len(targets) > 2:
         start = time.perf_counter()
         root, _ = adapt_row(work, "unobserved", targets[:2], clean_paths[:2], task, finetune_config, generator,
@@ -160,29 +170,45 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         results["unobserved"]["source_on_same"] = {
             k: float(np.mean([r[k] for r in results["source"]["per_image"][2:]])) for k in ("psnr", "ssim", "sam")}
         results["unobserved"]["wall_s"] = round(time.perf_counter() - start, 1)
+        _done("unobserved", results["unobserved"])
     return results
 
 
 def table(all_results: dict) -> str:
+    """Markdown tables, one per (task, set); Δ columns are against the source model."""
     lines = []
     for key, res in all_results.items():
         src = res["source"]
-        lines += [f"### {key}", "", "| row | PSNR (dB) | SSIM | SAM (°) | ΔPSNR vs source | ΔPSNR vs control | wall (s) |",
-                  "|---|---|---|---|---|---|---|"]
+        control = "control" in res
+        head = "| row | PSNR (dB) | SSIM | SAM (°) | ΔPSNR vs source | ΔSAM vs source |"
+        head += " ΔPSNR vs control |" if control else ""
+        lines += [f"### {key}", "", head + " wall (s) |", "|---" * (head.count("|") - 1 + 1) + "|"]
         for row in ROWS:
             if row not in res:
                 continue
             r = res[row]
             ref = r.get("source_on_same", src)
-            vs_control = f"{r['psnr'] - res['control']['psnr']:+.2f}" if "control" in res else "–"
-            lines.append(f"| {row} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['sam']:.2f} | "
-                         f"{r['psnr'] - ref['psnr']:+.2f} | {vs_control} | {r.get('wall_s', 0):.0f} |")
+            cells = [row, f"{r['psnr']:.2f}", f"{r['ssim']:.4f}", f"{r['sam']:.2f}", f"{r['psnr'] - ref['psnr']:+.2f}",
+                     f"{r['sam'] - ref['sam']:+.2f}"]
+            if control:
+                cells.append(f"{r['psnr'] - res['control']['psnr']:+.2f}")
+            cells.append(f"{r.get('wall_s', 0):.0f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        notes = []
+        if "unobserved" in res and "source_on_same" in res["unobserved"]:
+            same = res["unobserved"]["source_on_same"]
+            n = len(res["unobserved"].get("per_image", [])) or "the"
+            notes.append(f"*unobserved*: adapted on the first two scenes only and scored on the other {n}; its Δ "
+                         f"columns compare with the source model on those scenes ({same['psnr']:.2f} dB, "
+                         f"{same['ssim']:.4f}, {same['sam']:.2f}°).")
         if "upper-bound" in res and "hiralign" in res:
             ub, ha = res["upper-bound"], res["hiralign"]
             gap_psnr = (ha["psnr"] - src["psnr"]) / max(1e-9, ub["psnr"] - src["psnr"])
             gap_sam = (src["sam"] - ha["sam"]) / max(1e-9, src["sam"] - ub["sam"])
-            lines.append(f"\nHIR-ALIGN closes {100 * gap_psnr:.0f} % of the source→upper-bound PSNR gap and "
+            notes.append(f"HIR-ALIGN closes {100 * gap_psnr:.0f} % of the source→upper-bound PSNR gap and "
                          f"{100 * gap_sam:.0f} % of the SAM gap.")
+        for note in notes:
+            lines += ["", note]
         lines.append("")
     return "\n".join(lines)
 
@@ -196,11 +222,29 @@ def main() -> None:
     parser.add_argument("--generator", default="patchnn")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="bench-out/adaptation")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch/FAISS threads (0: torch's default); 1 when two benchmarks share 2 cores")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks that the script runs")
+    parser.add_argument("--render", nargs="+", default=None, metavar="RESULTS_JSON",
+                        help="only print the tables of earlier runs' results.json files (in this order)")
     args = parser.parse_args()
+    if args.render:
+        merged: dict = {}
+        for path in args.render:
+            merged.update(json.loads(Path(path).read_text())["results"])
+        print(table(merged))
+        return
     import torch
 
+    from hiralign.device import resolve_device
+
     torch.set_flush_denormal(True)
+    if args.threads > 0:
+        import faiss
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
+    device = str(resolve_device(args.device))
     finetune_config = FinetuneConfig(steps=10 if args.quick else args.steps)
     out = Path(args.out)
     all_results = {}
@@ -208,8 +252,9 @@ def main() -> None:
         for set_name in args.sets:
             print(f"== {task} on {set_name}", flush=True)
             all_results[f"{task} / {set_name}"] = run_benchmark(task, set_name, finetune_config, args.generator,
-                                                                args.rows, out, args.device)
+                                                                args.rows, out, device)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
+                                              "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),
                                               "results": all_results})
     text = table(all_results)
