@@ -8,6 +8,7 @@ Rows (PROTOCOL.md "Adaptation benchmark"):
   hiralign       proxies + M synthesized HSIs from the default generator (Table VI row 3)
   upper-bound    finetuned on the clean targets themselves (Table XI "UB")
   unobserved     HIR-ALIGN adapted on the first two scenes, scored on the others (Table X)
+  unobserved-proxy-only  the same split finetuned on the two proxies alone
 
 Every finetuned row uses the same FinetuneConfig (steps, batch, patch, lr, seed). Proxies
 are computed once per (task, set) and copied into each run folder (the source model is the
@@ -51,7 +52,8 @@ SETS = {
     "kaist": ("kaist", "scene0*.mat", "420:720:10"),
     "cave": ("cave", "*_ms_256.mat", "400:700:10"),
 }
-ROWS = ("source", "control", "proxy-only", "classic", "hiralign", "upper-bound", "unobserved")
+ROWS = ("source", "control", "proxy-only", "classic", "hiralign", "upper-bound", "unobserved",
+        "unobserved-proxy-only")
 
 
 def load_set(name: str) -> list[Cube]:
@@ -73,8 +75,9 @@ def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
 
 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
-              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None, device: str) -> tuple[Path, dict]:
-    mode = "proxy-only" if row == "proxy-only" else "hiralign"
+              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None, device: str,
+              mode_row: str | None = None) -> tuple[Path, dict]:
+    mode = "proxy-only" if (mode_row or row) == "proxy-only" else "hiralign"
     config = AdaptConfig(task=task, generator=generator, guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device)
     run = Adaptation(targets, config, work / row, clean=clean_paths)
@@ -138,7 +141,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     _done("source", results["source"])
     proxies_from = None
     for row in rows:
-        if row in ("source", "unobserved", "control", "upper-bound"):
+        if row in ("source", "unobserved", "unobserved-proxy-only", "control", "upper-bound"):
             continue
         start = time.perf_counter()
         gen = "classic" if row == "classic" else generator
@@ -161,16 +164,19 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         results["upper-bound"] = scores(model, observed, clean, ck.scale)
         results["upper-bound"]["wall_s"] = round(time.perf_counter() - start, 1)
         _done("upper-bound", results["upper-bound"])
-    if "unobserved" in rows and len(targets) > 2:
+    for row in ("unobserved", "unobserved-proxy-only"):
+        if row not in rows or len(targets) <= 2:
+            continue
         start = time.perf_counter()
-        root, _ = adapt_row(work, "unobserved", targets[:2], clean_paths[:2], task, finetune_config, generator,
-                            None, device)
+        mode_row = "proxy-only" if row.endswith("proxy-only") else "hiralign"
+        root, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, None, device,
+                            mode_row=mode_row)
         model, ck = load_checkpoint(root / "checkpoint", device)
-        results["unobserved"] = scores(model, observed[2:], clean[2:], ck.scale)
-        results["unobserved"]["source_on_same"] = {
+        results[row] = scores(model, observed[2:], clean[2:], ck.scale)
+        results[row]["source_on_same"] = {
             k: float(np.mean([r[k] for r in results["source"]["per_image"][2:]])) for k in ("psnr", "ssim", "sam")}
-        results["unobserved"]["wall_s"] = round(time.perf_counter() - start, 1)
-        _done("unobserved", results["unobserved"])
+        results[row]["wall_s"] = round(time.perf_counter() - start, 1)
+        _done(row, results[row])
     return results
 
 
