@@ -135,6 +135,9 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     assert len(target.guides) == 2 and all(g.shape == (32, 32, 3) for g in target.guides)
     assert len(target.warps) == 2 and [c.shape for c in target.synth] == [(32, 32, BANDS)] * 2
     assert {"proxy", "warp_rgb"} <= set(images)  # live previews reached the panel
+    # the caption names the stage the image came from, not a stale earlier one
+    assert panel.preview_title.text.startswith(("finetune", "evaluate", "live preview"))
+    assert "warp" not in panel.preview_title.text
     assert read_provenance(session.adapted_checkpoint)["mode"] == "hiralign"
     load_checkpoint(session.adapted_checkpoint)
 

@@ -26,6 +26,16 @@ DEMO_BUDGET = PipelineSettings(guides_per_proxy=1, steps=150)
 DEVICES = ("auto", "cpu", "cuda")
 
 
+#: Captions of the image previews the stages stream (``Progress.preview`` keys).
+PREVIEW_CAPTIONS = {"proxy": "proxy RGB Γ(p)", "guide": "generated guide g", "warp_rgb": "transported RGB r̃ (warping)",
+                    "warp": "transported RGB r̃"}
+
+
+def preview_caption(stage: str, key: str) -> str:
+    """The preview title: the running stage and what its image shows."""
+    return f"{stage}: {PREVIEW_CAPTIONS.get(key, key.replace('_', ' '))}"
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "ETA —"
@@ -140,6 +150,7 @@ class PipelinePanel(QWidget):
 
         self._job: Job | None = None
         self._stage_started = 0.0
+        self._preview_stage = ""
         self.task_box.currentTextChanged.connect(self._fill_models)
         self.model_box.activated.connect(self._on_model_activated)
         self.generator_box.currentTextChanged.connect(self._on_generator_changed)
@@ -258,6 +269,8 @@ class PipelinePanel(QWidget):
         self._stage_started = time.monotonic()
         self.progress.setValue(0)
         self.status.setText(f"{stage.capitalize()}: waiting…")
+        self.preview_title.setText(f"live preview: {stage}")
+        self._preview_stage = stage
         job.progressed.connect(lambda done, total, message: self._on_progress(stage, job, done, total, message))
         self.update_buttons()
 
@@ -283,7 +296,7 @@ class PipelinePanel(QWidget):
             if image.ndim == 3:
                 image = to_display_rgb(image)  # dark scenes stay visible
             self.preview_image.setImage(image, levels=(0.0, 1.0) if image.ndim == 3 else None)
-            self.preview_title.setText(f"live preview: {key}")
+            self.preview_title.setText(preview_caption(self._preview_stage, key))
             self.preview_box.autoRange(padding=0.0)
         elif key == "loss":
             self.loss_streamed.emit(self.runner.live_losses)
