@@ -126,7 +126,10 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     ended = []
     runner.stage_ended.connect(lambda stage, state: ended.append((stage, state)))
     images = []
+    sources = []
     runner.previewed.connect(lambda key, value: images.append(key) if isinstance(value, np.ndarray) else None)
+    runner.previewed.connect(lambda key, value: sources.append((runner.current_stage, key))
+                             if isinstance(value, np.ndarray) and not key.startswith("result-") else None)
     panel.run_all_button.click()
     qtbot.waitUntil(lambda: len(ended) == 5 or any(state != "finished" for _, state in ended), timeout=300000)
     assert ended == [(s, "finished") for s in ("proxy", "generate", "warp", "finetune", "evaluate")], \
@@ -135,9 +138,10 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     assert len(target.guides) == 2 and all(g.shape == (32, 32, 3) for g in target.guides)
     assert len(target.warps) == 2 and [c.shape for c in target.synth] == [(32, 32, BANDS)] * 2
     assert {"proxy", "warp_rgb"} <= set(images)  # live previews reached the panel
-    # the caption names the stage the image came from, not a stale earlier one
-    assert panel.preview_title.text.startswith(("finetune", "evaluate", "live preview"))
-    assert "warp" not in panel.preview_title.text
+    # the caption names the stage and content of the image on show
+    from app.panels.pipeline_panel import preview_caption
+
+    assert panel.preview_title.text == preview_caption(*sources[-1])
     assert read_provenance(session.adapted_checkpoint)["mode"] == "hiralign"
     load_checkpoint(session.adapted_checkpoint)
 

@@ -269,8 +269,7 @@ class PipelinePanel(QWidget):
         self._stage_started = time.monotonic()
         self.progress.setValue(0)
         self.status.setText(f"{stage.capitalize()}: waiting…")
-        self.preview_title.setText(f"live preview: {stage}")
-        self._preview_stage = stage
+        self._preview_stage = stage  # the caption changes with the next image, so it always describes the image
         job.progressed.connect(lambda done, total, message: self._on_progress(stage, job, done, total, message))
         self.update_buttons()
 
