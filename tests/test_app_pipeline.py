@@ -35,13 +35,10 @@ def _scene(rng, size=32, name="scene"):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, rng):
-    import torch
-
+def window(qtbot, tmp_path, rng, one_thread):
     from app.main_window import MainWindow
     from app.settings import Preferences
 
-    torch.set_num_threads(1)
     win = MainWindow(Preferences.at(tmp_path / "prefs.ini"))
     qtbot.addWidget(win)
     win.runner.work_dir = tmp_path / "runs"

@@ -57,15 +57,13 @@ def test_cpu_bundle_carries_no_cuda_libraries() -> None:
 
 
 @pytest.mark.slow
-def test_bundled_cli_runs_the_unclip_generator(tmp_path: Path) -> None:
+def test_bundled_cli_runs_the_unclip_generator(tmp_path: Path, one_thread) -> None:
     """diffusers/transformers load their modules lazily: the spec's hidden imports must carry them."""
     import numpy as np
-    import torch
 
     from hiralign import io
     from hiralign.generate.tiny import build_tiny_unclip
 
-    torch.set_num_threads(1)
     model = build_tiny_unclip(tmp_path / "tiny-unclip", seed=0)
     picture = io.save_rgb(np.random.default_rng(0).random((32, 40, 3)).astype(np.float32), tmp_path / "proxy.png")
     done = subprocess.run([str(CLI), "--quiet", "generate", "--generator", "unclip", "--model", str(model), "--n", "1",

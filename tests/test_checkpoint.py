@@ -15,13 +15,7 @@ from hiralign.models.compact import CompactRestorer
 from hiralign.models.plugin import load_model
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two threads on the shared 2-core machine oversubscribe it badly (FACTS.md)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 WAVELENGTHS = np.arange(400.0, 701.0, 10.0)

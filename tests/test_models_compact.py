@@ -10,14 +10,7 @@ from hiralign.models import ARCHS, build_model
 from hiralign.models.compact import CompactRestorer, count_parameters
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two threads on the shared 2-core machine oversubscribe it badly (FACTS.md)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("bands", [1, 8, 31])

@@ -15,14 +15,7 @@ from hiralign.sampling import CubeSampler, WeightedCubeSampler, augment
 from hiralign.train import TrainConfig, make_validation_set, train
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Two threads on the shared 2-core machine oversubscribe it badly (FACTS.md)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cubes(n=3, size=24, bands=5, seed=0):
