@@ -29,22 +29,17 @@ LAUNCHERS = ("torchrun", "accelerate", "none")
 def adapt_config_for(settings: "PipelineSettings") -> "AdaptConfig":
     """The :class:`AdaptConfig` that reproduces the pipeline panel's settings headless.
 
-    Raises:
-        ConfigError: no source model is chosen.
+    Only generator and warp settings that differ from their defaults are carried (the
+    generator's device is the run's ``--device``); no source model means the shipped one.
     """
+    from app.runner import generator_settings
     from hiralign.finetune import FinetuneConfig
+    from hiralign.generate import settings_class
     from hiralign.pipeline import AdaptConfig
     from hiralign.warp import WarpConfig
 
-    generator = settings.generator_settings
-    if dataclasses.is_dataclass(generator):
-        generator = dataclasses.asdict(generator)
-    generator = {k: v for k, v in dict(generator or {}).items() if k != "device"}  # --device covers it
-    if generator:
-        from hiralign.generate import settings_class
-
-        defaults = dataclasses.asdict(settings_class(settings.generator)())
-        generator = {k: v for k, v in generator.items() if defaults.get(k, object()) != v}
+    defaults = dataclasses.asdict(settings_class(settings.generator)())
+    generator = {k: v for k, v in generator_settings(settings).items() if k != "device" and defaults.get(k) != v}
     warp: dict[str, Any] = {}
     if settings.warp_config is not None:
         defaults = dataclasses.asdict(WarpConfig())

@@ -55,6 +55,16 @@ class PipelineSettings:
     seed: int = 0
 
 
+def generator_settings(settings: PipelineSettings) -> dict[str, Any]:
+    """Every setting of the chosen generator as a dict (its defaults where the panel set none)."""
+    chosen = settings.generator_settings
+    if chosen is None:
+        from hiralign.generate import settings_class
+
+        chosen = settings_class(settings.generator)()
+    return dataclasses.asdict(chosen) if dataclasses.is_dataclass(chosen) else dict(chosen)
+
+
 class PipelineRunner(QObject):
     """Starts stages, streams their results into the session, chains *Run all*.
 
@@ -141,12 +151,7 @@ class PipelineRunner(QObject):
 
     def _work_generate(self, s: PipelineSettings) -> Callable:
         items = [(t.uid, stages.proxy_rgb(t.proxy)) for t in self.session.targets if t.proxy is not None]
-        settings = s.generator_settings
-        if settings is None:
-            from hiralign.generate import settings_class
-
-            settings = settings_class(s.generator)()
-        settings = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
+        settings = generator_settings(s)
         if "device" in settings:  # the panel's device choice applies to every stage
             settings["device"] = s.device
         return lambda progress: stages.run_generate(s.generator, settings, items, s.guides_per_proxy, s.seed,
