@@ -75,9 +75,8 @@ def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
 
 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
-              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None, device: str,
-              mode_row: str | None = None) -> tuple[Path, dict]:
-    mode = "proxy-only" if (mode_row or row) == "proxy-only" else "hiralign"
+              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None, device: str) -> tuple[Path, dict]:
+    mode = "proxy-only" if row.endswith("proxy-only") else "hiralign"  # also "unobserved-proxy-only"
     config = AdaptConfig(task=task, generator=generator, guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device)
     run = Adaptation(targets, config, work / row, clean=clean_paths)
@@ -168,9 +167,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         if row not in rows or len(targets) <= 2:
             continue
         start = time.perf_counter()
-        mode_row = "proxy-only" if row.endswith("proxy-only") else "hiralign"
-        root, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, None, device,
-                            mode_row=mode_row)
+        root, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, None, device)
         model, ck = load_checkpoint(root / "checkpoint", device)
         results[row] = scores(model, observed[2:], clean[2:], ck.scale)
         results[row]["source_on_same"] = {

@@ -30,7 +30,7 @@ import numpy as np
 
 from hiralign import resampling
 from hiralign.errors import ConfigError, InputError
-from hiralign.resampling import apply_separable, imresize_matrix, resize_bicubic  # noqa: F401 - also public here
+from hiralign.resampling import apply_separable, resize_bicubic
 
 if TYPE_CHECKING:  # torch is imported inside the functions so `hiralign --help` stays fast
     import torch
