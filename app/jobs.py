@@ -25,7 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from hiralign.errors import HiralignError
-from hiralign.progress import CancelToken, Cancelled
+from hiralign.progress import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class QtProgress:
     results) are always delivered.
     """
 
-    def __init__(self, job: "Job", token: CancelToken, min_interval_s: float = 0.05,
+    def __init__(self, job: Job, token: CancelToken, min_interval_s: float = 0.05,
                  preview_interval_s: float = 0.2) -> None:
         self._job = job
         self.token = token
@@ -86,7 +86,7 @@ class QtProgress:
 class _WorkerThread(QThread):
     """Runs one job's function; reports its outcome through the job's signals."""
 
-    def __init__(self, job: "Job") -> None:
+    def __init__(self, job: Job) -> None:
         super().__init__()
         self._job = job
 

@@ -47,7 +47,7 @@ def load_cube(path: str | Path, var: str | None = None) -> Cube:
     return load(path, var=var)
 
 
-def read_or_candidates(path: str | Path, var: str | None = None) -> "Cube | list[str]":
+def read_or_candidates(path: str | Path, var: str | None = None) -> Cube | list[str]:
     """The cube, or the candidate variable names when a MAT file holds several arrays.
 
     Runs in a worker; the names come back as plain data so the picker can ask on the GUI
@@ -117,7 +117,7 @@ class CubeOpener(QObject):
             self.prefs.remove_recent(path)
         self.errors.show(summary, details, title="hiralign — cannot open file")
 
-    def _loaded(self, result: "Cube | list[str]", path: str, on_ready) -> None:
+    def _loaded(self, result: Cube | list[str], path: str, on_ready) -> None:
         self._done()
         if isinstance(result, list):  # several candidate variables: ask, then read again
             choice = self.ask_variable(path, result)

@@ -12,8 +12,18 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLineEdit, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
 from hiralign.errors import ConfigError
 
@@ -26,7 +36,7 @@ if TYPE_CHECKING:
 LAUNCHERS = ("torchrun", "accelerate", "none")
 
 
-def adapt_config_for(settings: "PipelineSettings") -> "AdaptConfig":
+def adapt_config_for(settings: PipelineSettings) -> AdaptConfig:
     """The :class:`AdaptConfig` that reproduces the pipeline panel's settings headless.
 
     Only generator and warp settings that differ from their defaults are carried (the
@@ -53,7 +63,7 @@ def adapt_config_for(settings: "PipelineSettings") -> "AdaptConfig":
                        seed=settings.seed, device=settings.device)
 
 
-def export_run_config(session: "Session", settings: "PipelineSettings", folder: str | Path, run_dir: str,
+def export_run_config(session: Session, settings: PipelineSettings, folder: str | Path, run_dir: str,
                       launcher: str = "torchrun", processes: int = 2) -> Path:
     """Write ``folder/launch.sh`` for the session's target set; returns its path.
 

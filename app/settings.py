@@ -23,7 +23,7 @@ class Preferences:
         self.store = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
 
     @classmethod
-    def at(cls, path: str | Path) -> "Preferences":
+    def at(cls, path: str | Path) -> Preferences:
         """Preferences stored in an INI file (used by tests and ``--settings``)."""
         return cls(QSettings(str(path), QSettings.Format.IniFormat))
 

@@ -43,7 +43,7 @@ from hiralign.degrade import crop_to_scale, degrade_cube  # noqa: E402
 from hiralign.evaluate import score_cube  # noqa: E402
 from hiralign.finetune import FinetuneConfig, finetune  # noqa: E402
 from hiralign.models.checkpoint import load_checkpoint, read_provenance  # noqa: E402
-from hiralign.pipeline import AdaptConfig, Adaptation  # noqa: E402
+from hiralign.pipeline import Adaptation, AdaptConfig  # noqa: E402
 from hiralign.proxy import restore_cube  # noqa: E402
 from hiralign.resources import shipped_model  # noqa: E402
 
@@ -75,7 +75,8 @@ def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
 
 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
-              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None, device: str) -> tuple[Path, dict]:
+              finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
+              device: str) -> tuple[Path, dict]:
     mode = "proxy-only" if row.endswith("proxy-only") else "hiralign"  # also "unobserved-proxy-only"
     config = AdaptConfig(task=task, generator=generator, guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device)

@@ -128,10 +128,9 @@ def _quality(rgb: np.ndarray, guides: list[np.ndarray]) -> dict:
 
 def _bidirectional(out: np.ndarray, src: np.ndarray, n: int = 1500, seed: int = 0) -> tuple[float, float]:
     import faiss
+    import torch
 
     from hiralign.generate.patchnn import unfold_patches
-
-    import torch
 
     rng = np.random.default_rng(seed)
     to_patches = lambda a: unfold_patches(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None], 7, 1)  # noqa: E731

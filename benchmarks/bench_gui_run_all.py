@@ -2,7 +2,8 @@
 
 Each repeat starts a fresh child process that opens the main window offscreen on the demo
 (the shipped source model and the demo budget the window picks: 1 guide per proxy, 150
-finetuning steps), runs the start-up warm-up job as the application does, presses *Run all* and records, per stage, the wall time and the largest
+finetuning steps), runs the start-up warm-up job as the application does, presses *Run all* and records,
+per stage, the wall time and the largest
 event-loop stall (how late a 10 ms GUI timer fired: the window's responsiveness while the
 stage's worker runs). The parent prints medians over the repeats as a Markdown table and
 the load average seen, since other processes on the machine inflate both numbers.
@@ -97,7 +98,8 @@ def main() -> int:
         cells = [r["stages"][stage] for r in runs if stage in r["stages"]]
         if cells:
             print(f"| {stage} | {median([c['seconds'] for c in cells]):.1f} | "
-                  f"{median([c['max_stall_ms'] for c in cells]):.0f} (worst {max(c['max_stall_ms'] for c in cells):.0f}) |")
+                  f"{median([c['max_stall_ms'] for c in cells]):.0f} "
+                  f"(worst {max(c['max_stall_ms'] for c in cells):.0f}) |")
     print(f"| **Run all** | **{median([r['total_s'] for r in runs]):.1f}** | |")
     return 0
 

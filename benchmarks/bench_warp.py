@@ -77,7 +77,8 @@ def table(runs: list[dict]) -> str:
     """Medians per (size, motion, index) as Markdown."""
     stages = ["descriptors", "index", "retrieval", "refinement", "optimisation", "transfer", "operator",
               "diagnostics"]
-    head = ("| size | scene | motion | index | n | " + " | ".join(stages) + " | total wall s | total CPU s | peak RAM GB "
+    head = ("| size | scene | motion | index | n | " + " | ".join(stages)
+            + " | total wall s | total CPU s | peak RAM GB "
             "| align dB | spectral dB | SAM ° | best-candidate dB | load |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     cells: dict[tuple, list[dict]] = {}

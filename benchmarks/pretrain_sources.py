@@ -15,7 +15,6 @@ avoids the heavy slowdown of two torch threads on a busy machine (FACTS.md).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

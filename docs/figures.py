@@ -72,7 +72,8 @@ def run_method(degraded: Cube, generator: str, model_folder: Path | None = None)
     times = {}
     begin = time.perf_counter()
     model, ckpt = load_checkpoint(model_folder or shipped_model(TASK), "cpu")
-    on_model, mapped = match_bands(degraded, ckpt.bands, None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths))
+    model_wl = None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths)
+    on_model, mapped = match_bands(degraded, ckpt.bands, model_wl)
     proxy = restore_cube(model, on_model, scale=ckpt.scale, device="cpu")
     if mapped:
         proxy = resample(proxy, degraded.wavelengths_or_default())
@@ -163,7 +164,8 @@ def figure_displacement(data: dict, path: Path, step: int = 8) -> None:
     scale = float(np.percentile(length, 95))
     widget = pg.GraphicsLayoutWidget()
     widget.resize(1200, 400)
-    _image_panel(widget, flow_colours(d, scale), f"d(u): hue = direction, saturation = length (full at {scale:.0f} px)", 0, 0)
+    caption = f"d(u): hue = direction, saturation = length (full at {scale:.0f} px)"
+    _image_panel(widget, flow_colours(d, scale), caption, 0, 0)
     arrows = _image_panel(widget, data["guide"] * 0.6 + 0.4, "d(u) every 8 px, over the guide", 0, 1)
     rows, cols = np.mgrid[step // 2:d.shape[0]:step, step // 2:d.shape[1]:step]
     seg = np.empty((rows.size * 2, 2), np.float32)
@@ -213,7 +215,8 @@ def figure_spectra(data: dict, degraded: Cube, clean: Cube, path: Path) -> list[
         plot.getAxis("left").enableAutoSIPrefix(False)
         plot.addLegend(offset=(5, 5))
         plot.plot(wl, degraded.data[sr, sc], pen=pg.mkPen((170, 170, 170), width=1), name="observed x (source)")
-        plot.plot(wl, clean.data[sr, sc], pen=pg.mkPen((0, 0, 0), width=2, style=Qt.PenStyle.DashLine), name="clean y (source)")
+        dashed = pg.mkPen((0, 0, 0), width=2, style=Qt.PenStyle.DashLine)
+        plot.plot(wl, clean.data[sr, sc], pen=dashed, name="clean y (source)")
         plot.plot(wl, proxy.data[sr, sc], pen=pg.mkPen((30, 90, 200), width=2), name="proxy p (source)")
         plot.plot(wl, result.synthesized[r, c], pen=pg.mkPen((220, 60, 0), width=2.5), name="synthesized ỹ(u)")
         plot.setLabel("bottom", "wavelength (nm)")

@@ -146,11 +146,11 @@ class Cube:
         """Number of NaN or Inf values."""
         return int(self.data.size - np.count_nonzero(np.isfinite(self.data)))
 
-    def zero_nonfinite(self) -> "Cube":
+    def zero_nonfinite(self) -> Cube:
         """A copy with NaN and Inf replaced by 0."""
         return self.with_data(np.nan_to_num(self.data, nan=0.0, posinf=0.0, neginf=0.0))
 
-    def with_data(self, data: np.ndarray, name: str | None = None) -> "Cube":
+    def with_data(self, data: np.ndarray, name: str | None = None) -> Cube:
         """A cube with new data of the same band count and this cube's band metadata."""
         return dataclasses.replace(self, data=data, name=self.name if name is None else name,
                                    metadata=dict(self.metadata))
@@ -192,7 +192,7 @@ class Cube:
         return np.ascontiguousarray(self.data[:, :, idx])
 
     # ------------------------------------------------------------- geometry
-    def crop(self, top: int, left: int, height: int, width: int) -> "Cube":
+    def crop(self, top: int, left: int, height: int, width: int) -> Cube:
         """A spatial crop; raises when it leaves the image."""
         if top < 0 or left < 0 or height <= 0 or width <= 0 or top + height > self.height \
                 or left + width > self.width:
@@ -201,14 +201,14 @@ class Cube:
         return self.with_data(self.data[top:top + height, left:left + width].copy())
 
     # ------------------------------------------------------------- torch
-    def to_torch(self, device: "str | torch.device" = "cpu") -> "torch.Tensor":
+    def to_torch(self, device: str | torch.device = "cpu") -> torch.Tensor:
         """The data as a (B, H, W) float32 tensor."""
         import torch
 
         return torch.from_numpy(np.ascontiguousarray(self.data.transpose(2, 0, 1))).to(device)
 
     @classmethod
-    def from_torch(cls, tensor: "torch.Tensor", like: "Cube | None" = None, name: str | None = None) -> "Cube":
+    def from_torch(cls, tensor: torch.Tensor, like: Cube | None = None, name: str | None = None) -> Cube:
         """Build a cube from a (B, H, W) tensor, copying band metadata from ``like``."""
         arr = tensor.detach().to("cpu", dtype=tensor.dtype if tensor.is_floating_point() else None)
         data = arr.float().numpy().transpose(1, 2, 0)

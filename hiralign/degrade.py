@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # torch is imported inside the functions so `hiralign --help`
 
     from hiralign.cube import Cube
 
-    Seed = Union[int, "torch.Generator"]
+    Seed = Union[int, "torch.Generator"]  # noqa: UP007 - a runtime alias
 
 #: Task names, in the order the paper's tables list them.
 TASKS: tuple[str, ...] = ("gaussian", "complex", "sr4", "deblur", "bandmiss", "inpaint")
@@ -121,7 +121,7 @@ def scale_factor(task: str) -> int:
 
 
 # ------------------------------------------------------------------------ public entry
-def degrade(x: "torch.Tensor", task: str, seed: "Seed") -> "torch.Tensor":
+def degrade(x: torch.Tensor, task: str, seed: Seed) -> torch.Tensor:
     """Apply D_task to clean cubes.
 
     Args:
@@ -155,7 +155,7 @@ def degrade(x: "torch.Tensor", task: str, seed: "Seed") -> "torch.Tensor":
     return out.squeeze(0) if single else out
 
 
-def crop_to_scale(cube: "Cube", task: str) -> "Cube":
+def crop_to_scale(cube: Cube, task: str) -> Cube:
     """Crop ``cube`` at its bottom/right to a multiple of ``scale_factor(task)`` (no-op if it is).
 
     Use it on the clean reference when the observation came from :func:`degrade_cube`,
@@ -171,7 +171,7 @@ def crop_to_scale(cube: "Cube", task: str) -> "Cube":
     return cube.crop(0, 0, h, w)
 
 
-def degrade_cube(cube: "Cube", task: str, seed: "Seed", *, device: "str | torch.device" = "cpu") -> "Cube":
+def degrade_cube(cube: Cube, task: str, seed: Seed, *, device: str | torch.device = "cpu") -> Cube:
     """Degrade a :class:`~hiralign.cube.Cube` (what ``hiralign degrade`` does).
 
     For ``sr4``, an image whose height or width is not a multiple of 4 is first cropped
@@ -206,7 +206,7 @@ def degrade_cube(cube: "Cube", task: str, seed: "Seed", *, device: "str | torch.
 
 
 # --------------------------------------------------------------------------- randomness
-def image_generators(seed: "Seed", n: int, device: "torch.device") -> list["torch.Generator"]:
+def image_generators(seed: Seed, n: int, device: torch.device) -> list[torch.Generator]:
     """One generator on ``device`` per image, seeded from ``seed`` in image order.
 
     The ``i``-th generator depends only on ``seed`` and ``i``, never on ``n``.
@@ -224,8 +224,8 @@ def image_generators(seed: "Seed", n: int, device: "torch.device") -> list["torc
     return [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
 
-def _uniform(gen: "torch.Generator", shape: tuple[int, ...], low: float, high: float,
-             like: "torch.Tensor") -> "torch.Tensor":
+def _uniform(gen: torch.Generator, shape: tuple[int, ...], low: float, high: float,
+             like: torch.Tensor) -> torch.Tensor:
     import torch
 
     u = torch.rand(shape, generator=gen, device=like.device, dtype=like.dtype)
@@ -238,8 +238,8 @@ def _column_counts(width: int, fractions: tuple[float, float]) -> tuple[int, int
     return low, max(low, math.floor(fractions[1] * width))
 
 
-def _random_columns(gen: "torch.Generator", bands: int, width: int, fractions: tuple[float, float],
-                    device: "torch.device") -> "torch.Tensor":
+def _random_columns(gen: torch.Generator, bands: int, width: int, fractions: tuple[float, float],
+                    device: torch.device) -> torch.Tensor:
     """(bands, width) bool: per band, a uniformly random set of 5–15 % (say) of the columns."""
     import torch
 
@@ -250,13 +250,13 @@ def _random_columns(gen: "torch.Generator", bands: int, width: int, fractions: t
 
 
 # ----------------------------------------------------------------------------- noises
-def _fill_gaussian(gen: "torch.Generator", noise: "torch.Tensor") -> None:
+def _fill_gaussian(gen: torch.Generator, noise: torch.Tensor) -> None:
     """Fill one image's (B, H, W) buffer with σ_b · n, σ_b ~ U(10, 70)/255, n ~ N(0, 1)."""
     sigma = _uniform(gen, (noise.shape[0], 1, 1), *NOISE_SIGMA_RANGE, like=noise)
     noise.normal_(generator=gen).mul_(sigma)
 
 
-def _gaussian(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
+def _gaussian(x: torch.Tensor, seed: Seed) -> torch.Tensor:
     import torch
 
     # Random numbers are written in place into one batch buffer: no per-image tensors to stack.
@@ -266,7 +266,7 @@ def _gaussian(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
     return noise.add_(x)
 
 
-def _complex(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
+def _complex(x: torch.Tensor, seed: Seed) -> torch.Tensor:
     import torch
 
     n, bands, height, width = x.shape
@@ -296,7 +296,7 @@ def _complex(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
     return out.masked_fill_(uniforms < amount / 2, 1.0)
 
 
-def _bandmiss(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
+def _bandmiss(x: torch.Tensor, seed: Seed) -> torch.Tensor:
     import torch
 
     n, bands = x.shape[:2]
@@ -306,7 +306,7 @@ def _bandmiss(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
     return x.masked_fill((ranks < missing)[:, :, None, None], 0.0)
 
 
-def _inpaint(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":
+def _inpaint(x: torch.Tensor, seed: Seed) -> torch.Tensor:
     import torch
 
     u = torch.empty_like(x)
@@ -326,7 +326,7 @@ def blur_matrix(length: int, size: int = BLUR_KERNEL_SIZE, sigma: float = BLUR_S
     return resampling.blur_matrix(length, size, sigma)
 
 
-def _deblur(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":  # noqa: ARG001 - deterministic task
+def _deblur(x: torch.Tensor, seed: Seed) -> torch.Tensor:  # noqa: ARG001 - deterministic task
     height, width = x.shape[-2:]
     radius = BLUR_KERNEL_SIZE // 2
     if min(height, width) <= radius:
@@ -335,7 +335,7 @@ def _deblur(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":  # noqa: ARG001 
     return apply_separable(x, blur_matrix(height), blur_matrix(width))
 
 
-def _sr4(x: "torch.Tensor", seed: "Seed") -> "torch.Tensor":  # noqa: ARG001 - deterministic task
+def _sr4(x: torch.Tensor, seed: Seed) -> torch.Tensor:  # noqa: ARG001 - deterministic task
     height, width = x.shape[-2:]
     if height % SR_FACTOR or width % SR_FACTOR:
         raise InputError(f"sr4 needs a height and width divisible by {SR_FACTOR}, got {height}×{width}; "

@@ -18,7 +18,7 @@ def configure_torch() -> None:
     torch.set_flush_denormal(True)
 
 
-def resolve_device(name: "str | None" = "auto") -> "torch.device":  # noqa: F821
+def resolve_device(name: str | None = "auto") -> torch.device:  # noqa: F821
     """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:1"`` into a usable torch device.
 
     ``"auto"`` (or None) picks CUDA when available, else CPU.

@@ -63,7 +63,7 @@ class LaunchEnvironment:
     local_rank: int
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LaunchEnvironment | None":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LaunchEnvironment | None:
         """The environment torchrun/accelerate set, or None when not launched by one.
 
         Raises:
@@ -84,7 +84,7 @@ class LaunchEnvironment:
         return cls(rank=rank, world_size=world, local_rank=local)
 
 
-def process_device(requested: str, local_rank: int) -> "torch.device":
+def process_device(requested: str, local_rank: int) -> torch.device:
     """The device of one process: ``cuda:LOCAL_RANK`` when CUDA is asked for or auto-chosen.
 
     A user-given ``cuda:N`` is respected (one process per machine on a chosen GPU).
@@ -113,7 +113,7 @@ def _timeout() -> datetime.timedelta:
 
 
 @contextlib.contextmanager
-def process_group(device: str = "auto", environ: Mapping[str, str] | None = None) -> Iterator["Workers"]:
+def process_group(device: str = "auto", environ: Mapping[str, str] | None = None) -> Iterator[Workers]:
     """Join the job this process was launched into; yield its :class:`Workers`.
 
     Outside a launcher (or with one process) this yields the single-process
@@ -169,7 +169,7 @@ def _prefix_logs(launch: LaunchEnvironment) -> None:
 
 
 # ------------------------------------------------------------------ finetuning
-def data_parallel(model: "nn.Module", device: "torch.device") -> "nn.Module":
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     """Wrap ``model`` (already on ``device``) for data-parallel training across the group.
 
     Construction broadcasts rank 0's weights; every backward pass averages the gradients,
@@ -205,7 +205,7 @@ def saved_step(state_path: str | Path) -> int | None:
         return None
 
 
-def agree_on_resume(state_path: Path, workers: "Workers") -> int | None:
+def agree_on_resume(state_path: Path, workers: Workers) -> int | None:
     """Make every rank resume from the same step, or all start over.
 
     Ranks save their states at the same steps, but a cancellation or crash can leave them a
@@ -230,7 +230,7 @@ def agree_on_resume(state_path: Path, workers: "Workers") -> int | None:
 
 # ------------------------------------------------------------- command lines
 def run_command(
-    config: "AdaptConfig",
+    config: AdaptConfig,
     targets: Sequence[str | Path],
     out: str | Path,
     *,
@@ -276,7 +276,7 @@ def run_command(
                                     settings_file=settings_file)
 
 
-def extra_settings(config: "AdaptConfig") -> dict[str, Any]:
+def extra_settings(config: AdaptConfig) -> dict[str, Any]:
     """Settings only a ``--config`` JSON file can carry ({} when there are none)."""
     generator = {k: v for k, v in config.generator_settings.items() if k != "model"}
     extra: dict[str, Any] = {}
@@ -288,7 +288,7 @@ def extra_settings(config: "AdaptConfig") -> dict[str, Any]:
 
 
 def adapt_arguments(
-    config: "AdaptConfig",
+    config: AdaptConfig,
     targets: Sequence[str | Path],
     out: str | Path,
     *,
@@ -337,7 +337,7 @@ def adapt_arguments(
 
 
 def write_launch_files(
-    config: "AdaptConfig",
+    config: AdaptConfig,
     targets: Sequence[str | Path],
     out: str | Path,
     folder: str | Path,

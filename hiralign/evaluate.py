@@ -66,12 +66,12 @@ def observe(clean: Sequence[Cube], task: str, seed: int) -> list[Cube]:
 def evaluate_models(
     clean: Sequence[Cube],
     task: str,
-    models: Sequence[tuple[str, "torch.nn.Module", int]],
+    models: Sequence[tuple[str, torch.nn.Module, int]],
     *,
     seed: int = 0,
     observed: Sequence[Cube] | None = None,
     tiles: TileConfig = TileConfig(),
-    device: "torch.device | str | None" = None,
+    device: torch.device | str | None = None,
     progress: Progress | None = None,
 ) -> list[ModelScores]:
     """Score each ``(label, model, scale)`` on the degraded ``clean`` cubes.

@@ -82,7 +82,7 @@ def aligned_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config
 
 
 def finetune(
-    model: "nn.Module",
+    model: nn.Module,
     task: str,
     proxies: Sequence[Cube],
     synthesized: Sequence[Cube],
@@ -91,7 +91,7 @@ def finetune(
     validation: ValidationSet | None = None,
     state_path: str | Path | None = None,
     resume: bool = False,
-    device: "str | torch.device" = "auto",
+    device: str | torch.device = "auto",
     progress: Progress | None = None,
 ) -> TrainResult:
     """Finetune ``model`` in place on aligned pairs built from proxies and synthesized cubes.

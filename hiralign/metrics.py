@@ -41,7 +41,7 @@ SSIM_WINDOW: int = 11
 _SSIM_CHUNK_VOXELS: int = 1 << 24
 
 
-def _as_pair(est: Any, ref: Any, *, min_size: int = 1) -> tuple["torch.Tensor", "torch.Tensor", bool]:
+def _as_pair(est: Any, ref: Any, *, min_size: int = 1) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate and convert to float64 (N, B, H, W) tensors on the estimate's device."""
     import torch
 
@@ -65,7 +65,7 @@ def _as_pair(est: Any, ref: Any, *, min_size: int = 1) -> tuple["torch.Tensor", 
     return e, r, single
 
 
-def psnr_per_band(est: Any, ref: Any) -> "torch.Tensor":
+def psnr_per_band(est: Any, ref: Any) -> torch.Tensor:
     """(N, B) PSNR in dB of each band (peak 1), capped at :data:`PSNR_CAP_DB`."""
     import torch
 
@@ -74,7 +74,7 @@ def psnr_per_band(est: Any, ref: Any) -> "torch.Tensor":
     return -10.0 * torch.log10(mse.clamp_min(10.0 ** (-PSNR_CAP_DB / 10.0)))
 
 
-def psnr(est: Any, ref: Any) -> "torch.Tensor":
+def psnr(est: Any, ref: Any) -> torch.Tensor:
     """(N,) PSNR in dB: per band with peak 1, averaged over bands."""
     return psnr_per_band(est, ref).mean(dim=1)
 
@@ -92,7 +92,7 @@ def _valid_window_matrix(length: int) -> np.ndarray:
     return matrix
 
 
-def ssim_per_band(est: Any, ref: Any) -> "torch.Tensor":
+def ssim_per_band(est: Any, ref: Any) -> torch.Tensor:
     """(N, B) SSIM of each band (data range 1), Gaussian window, valid region."""
     import torch
 
@@ -116,12 +116,12 @@ def ssim_per_band(est: Any, ref: Any) -> "torch.Tensor":
     return torch.cat(scores).view(n, bands)
 
 
-def ssim(est: Any, ref: Any) -> "torch.Tensor":
+def ssim(est: Any, ref: Any) -> torch.Tensor:
     """(N,) SSIM: per band with data range 1, averaged over bands."""
     return ssim_per_band(est, ref).mean(dim=1)
 
 
-def sam_map(est: Any, ref: Any) -> "torch.Tensor":
+def sam_map(est: Any, ref: Any) -> torch.Tensor:
     """(N, H, W) spectral angle in degrees; NaN where either spectrum is all zero."""
     import torch
 
@@ -134,7 +134,7 @@ def sam_map(est: Any, ref: Any) -> "torch.Tensor":
     return torch.where(valid, angle, torch.full_like(angle, float("nan")))
 
 
-def sam(est: Any, ref: Any) -> "torch.Tensor":
+def sam(est: Any, ref: Any) -> torch.Tensor:
     """(N,) mean spectral angle in degrees over the pixels with non-zero spectra."""
     return sam_map(est, ref).nanmean(dim=(-2, -1))
 

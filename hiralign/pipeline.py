@@ -183,11 +183,11 @@ class Adaptation:
         self.timings: dict[str, float] = {}
         self._targets: list[Cube] | None = None
         self._model: tuple[Any, Any] | None = None
-        self._device: "torch.device | None" = None
+        self._device: torch.device | None = None
 
     # ---------------------------------------------------------------- helpers
     @property
-    def device(self) -> "torch.device":
+    def device(self) -> torch.device:
         if self._device is None:
             from hiralign.device import resolve_device
 
@@ -396,7 +396,7 @@ class Adaptation:
         from hiralign.evaluate import score_cube
 
         rows: dict[str, list[dict[str, Any]]] = {"source": [], "adapted": []}
-        for name, clean_path, target in zip(self.names, self.clean_paths, self.targets()):
+        for name, clean_path in zip(self.names, self.clean_paths):
             clean = crop_to_scale(io.load(clean_path, **self.load_options), self.config.task)
             clean.name = name
             proxy = io.load(self.run.proxy(name))

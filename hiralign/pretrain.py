@@ -53,9 +53,9 @@ class PretrainSettings:
     projector_samples: int = 50_000
 
 
-def pretrain(source: str | Path, out: str | Path, train_config: "TrainConfig",
+def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
              settings: PretrainSettings = PretrainSettings(), *, device: str = "auto", resume: bool = False,
-             progress: Progress | None = None) -> tuple[Path, "TrainResult"]:
+             progress: Progress | None = None) -> tuple[Path, TrainResult]:
     """Train a source restorer on the set in ``source`` and save it to ``out``.
 
     The resumable training state lives beside ``out`` (``.<name>.train_state.pt``) until the

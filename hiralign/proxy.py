@@ -66,14 +66,14 @@ def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool) -> np.nda
 
 
 def restore_tensor(
-    model: "torch.nn.Module",
-    x: "torch.Tensor",
+    model: torch.nn.Module,
+    x: torch.Tensor,
     *,
     scale: int = 1,
     tiles: TileConfig = TileConfig(),
-    device: "torch.device | str | None" = None,
+    device: torch.device | str | None = None,
     progress: Progress | None = None,
-) -> "torch.Tensor":
+) -> torch.Tensor:
     """Apply ``model`` to a (B, H, W) cube tensor tile by tile.
 
     Args:
@@ -134,12 +134,12 @@ def restore_tensor(
 
 
 def restore_cube(
-    model: "torch.nn.Module",
+    model: torch.nn.Module,
     cube: Cube,
     *,
     scale: int = 1,
     tiles: TileConfig = TileConfig(),
-    device: "torch.device | str | None" = None,
+    device: torch.device | str | None = None,
     progress: Progress | None = None,
     name: str | None = None,
 ) -> Cube:

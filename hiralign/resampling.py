@@ -41,7 +41,7 @@ def blur_matrix(length: int, size: int, sigma: float) -> np.ndarray:
     return matrix
 
 
-def apply_separable(x: "torch.Tensor", rows: np.ndarray, cols: np.ndarray) -> "torch.Tensor":
+def apply_separable(x: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
     """rows @ x @ colsᵀ on the last two axes of x: a separable linear filter/resampler.
 
     Dense matrices were ≈10× faster than a 1-channel conv2d on a 16×31×64² training batch,
@@ -87,7 +87,7 @@ def imresize_matrix(in_len: int, scale: float, antialias: bool = True) -> np.nda
     return matrix
 
 
-def resize_bicubic(x: "torch.Tensor", scale: float, antialias: bool = True) -> "torch.Tensor":
+def resize_bicubic(x: torch.Tensor, scale: float, antialias: bool = True) -> torch.Tensor:
     """MATLAB ``imresize(x, scale)`` (bicubic) on the last two axes of ``x``.
 
     Args:

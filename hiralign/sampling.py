@@ -22,7 +22,7 @@ from hiralign.errors import ConfigError, InputError
 if TYPE_CHECKING:
     import torch
 
-    CubeLike = Union[Cube, np.ndarray, "torch.Tensor"]
+    CubeLike = Union[Cube, np.ndarray, "torch.Tensor"]  # noqa: UP007 - a runtime alias
 
 
 @runtime_checkable
@@ -37,7 +37,7 @@ class PatchSampler(Protocol):
     def min_side(self) -> int:
         """Largest square patch side every cube can provide."""
 
-    def sample(self, n: int, size: int, generator: "torch.Generator") -> "torch.Tensor":
+    def sample(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
         """(n, B, size, size) float32 CPU tensor of random clean crops."""
 
 
@@ -49,8 +49,7 @@ class CubeSampler:
         name: what the cubes are, for messages ("proxies", "source set" ...).
     """
 
-    def __init__(self, cubes: "Sequence[CubeLike]", name: str = "cubes") -> None:
-        import torch
+    def __init__(self, cubes: Sequence[CubeLike], name: str = "cubes") -> None:
 
         if len(cubes) == 0:
             raise InputError(f"no {name} to sample training patches from")
@@ -72,7 +71,7 @@ class CubeSampler:
     def min_side(self) -> int:
         return min(min(c.shape[1], c.shape[2]) for c in self._cubes)
 
-    def sample(self, n: int, size: int, generator: "torch.Generator") -> "torch.Tensor":
+    def sample(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
         import torch
 
         if size > self.min_side:
@@ -96,7 +95,7 @@ class WeightedCubeSampler:
             in a :class:`CubeSampler`.
     """
 
-    def __init__(self, groups: "Sequence[tuple[PatchSampler | Sequence[CubeLike], float]]") -> None:
+    def __init__(self, groups: Sequence[tuple[PatchSampler | Sequence[CubeLike], float]]) -> None:
         kept = [(g if isinstance(g, PatchSampler) else CubeSampler(g, name=f"group {i}"), float(w))
                 for i, (g, w) in enumerate(groups) if float(w) > 0]
         if any(float(w) < 0 for _, w in groups) or not kept:
@@ -114,7 +113,7 @@ class WeightedCubeSampler:
     def min_side(self) -> int:
         return min(s.min_side for s in self.samplers)
 
-    def sample(self, n: int, size: int, generator: "torch.Generator") -> "torch.Tensor":
+    def sample(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
         import torch
 
         group = torch.multinomial(torch.as_tensor(self.weights), n, replacement=True, generator=generator)
@@ -126,7 +125,7 @@ class WeightedCubeSampler:
         return out
 
 
-def augment(batch: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random flips and 90° rotations, drawn per patch (the 8 symmetries of the square).
 
     Args:
@@ -148,7 +147,7 @@ def augment(batch: "torch.Tensor", generator: "torch.Generator") -> "torch.Tenso
     return out
 
 
-def _as_bhw(cube: "CubeLike") -> "torch.Tensor":
+def _as_bhw(cube: CubeLike) -> torch.Tensor:
     import torch
 
     if isinstance(cube, Cube):

@@ -101,8 +101,8 @@ class ValidationSet:
         clean: (N, B, H, W) references.
     """
 
-    degraded: "torch.Tensor"
-    clean: "torch.Tensor"
+    degraded: torch.Tensor
+    clean: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -141,7 +141,7 @@ class TrainResult:
                 "seconds_per_step": round(self.seconds_per_step, 4), "resumed_from": self.resumed_from}
 
 
-def make_validation_set(cubes: "Sequence[Cube]", task: str, seed: int = 0, size: int = 128) -> ValidationSet:
+def make_validation_set(cubes: Sequence[Cube], task: str, seed: int = 0, size: int = 128) -> ValidationSet:
     """Centre crops (side ``size``, or less for small cubes) degraded once with ``seed``."""
     import torch
 
@@ -156,7 +156,7 @@ def make_validation_set(cubes: "Sequence[Cube]", task: str, seed: int = 0, size:
     return ValidationSet(degraded=degrade(clean, task, seed), clean=clean)
 
 
-def validate(model: "nn.Module", validation: ValidationSet, device: "torch.device") -> float:
+def validate(model: nn.Module, validation: ValidationSet, device: torch.device) -> float:
     """Mean PSNR (dB) of ``model`` on the validation pairs, one image at a time."""
     import torch
 
@@ -174,7 +174,7 @@ def validate(model: "nn.Module", validation: ValidationSet, device: "torch.devic
 
 
 def train(
-    model: "nn.Module",
+    model: nn.Module,
     sampler: PatchSampler,
     config: TrainConfig,
     progress: Progress | None = None,
@@ -182,7 +182,7 @@ def train(
     validation: ValidationSet | None = None,
     state_path: str | Path | None = None,
     resume: bool = False,
-    device: "str | torch.device" = "auto",
+    device: str | torch.device = "auto",
 ) -> TrainResult:
     """Train ``model`` in place for ``config.steps`` steps.
 
@@ -297,8 +297,8 @@ class _RunState:
     step: int
 
 
-def _record_validation(run: _RunState, model: "nn.Module", validation: ValidationSet,
-                       device: "torch.device", progress: Progress) -> None:
+def _record_validation(run: _RunState, model: nn.Module, validation: ValidationSet,
+                       device: torch.device, progress: Progress) -> None:
     score = validate(model, validation, device)
     run.validation.append((run.step, score))
     log.info("step %d: validation PSNR %.2f dB", run.step, score)
@@ -309,7 +309,7 @@ def _lap(start: float) -> float:
     return time.perf_counter() - start
 
 
-def _centre_crop(tensor: "torch.Tensor", side: int) -> "torch.Tensor":
+def _centre_crop(tensor: torch.Tensor, side: int) -> torch.Tensor:
     top = (tensor.shape[-2] - side) // 2
     left = (tensor.shape[-1] - side) // 2
     return tensor[..., top:top + side, left:left + side]

@@ -174,7 +174,7 @@ class Renderer:
 
     @classmethod
     @functools.lru_cache(maxsize=8)
-    def for_illuminant(cls, illuminant: str = "D65") -> "Renderer":
+    def for_illuminant(cls, illuminant: str = "D65") -> Renderer:
         colour = _colour()
         if illuminant not in colour.SDS_ILLUMINANTS:
             raise InputError(f"unknown illuminant {illuminant!r}; e.g. D65, D50, A, FL2, FL11, LED-B3")

@@ -27,7 +27,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def device(request: pytest.FixtureRequest) -> "torch.device":  # noqa: F821
+def device(request: pytest.FixtureRequest) -> torch.device:  # noqa: F821
     import torch
 
     name = request.config.getoption("--device")

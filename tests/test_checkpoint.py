@@ -14,7 +14,6 @@ from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, read_p
 from hiralign.models.compact import CompactRestorer
 from hiralign.models.plugin import load_model
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

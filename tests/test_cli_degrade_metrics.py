@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_file
 
 from hiralign.cli import main
 from hiralign.commands.degrade import TASK_NAMES
@@ -13,7 +14,6 @@ from hiralign.cube import Cube
 from hiralign.degrade import TASKS, degrade_cube
 from hiralign.io import load, save
 from hiralign.metrics import all_metrics
-from conftest import shared_file
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict | None, str]:

@@ -3,8 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 CORE = Path(__file__).resolve().parents[1] / "hiralign"
 
 

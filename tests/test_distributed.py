@@ -19,8 +19,7 @@ from hiralign import io
 from hiralign.cli import build_parser
 from hiralign.commands.adapt import build
 from hiralign.cube import Cube
-from hiralign.distributed import (LaunchEnvironment, process_group, rank_state_path, run_command,
-                                  write_launch_files)
+from hiralign.distributed import LaunchEnvironment, process_group, rank_state_path, run_command, write_launch_files
 from hiralign.errors import ConfigError
 from hiralign.finetune import FinetuneConfig
 from hiralign.models import build_model

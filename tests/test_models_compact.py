@@ -9,7 +9,6 @@ from hiralign.errors import ConfigError, ModelError
 from hiralign.models import ARCHS, build_model
 from hiralign.models.compact import CompactRestorer, count_parameters
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

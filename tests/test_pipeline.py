@@ -14,7 +14,7 @@ from hiralign.errors import ConfigError, InputError, ModelError
 from hiralign.finetune import FinetuneConfig
 from hiralign.models import build_model
 from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
-from hiralign.pipeline import AdaptConfig, Adaptation
+from hiralign.pipeline import Adaptation, AdaptConfig
 from hiralign.progress import CallbackProgress, Cancelled
 from hiralign.proxy import TileConfig
 

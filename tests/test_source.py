@@ -8,10 +8,18 @@ import numpy as np
 import pytest
 
 from hiralign.errors import ConfigError, InputError, MissingFileError
-from hiralign.source import (DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes,
-                             skimage_image)
-from hiralign.upsampling import (WAVELENGTHS_NM, Renderer, SpectralUpsampler, read_spectra_csv,
-                                 reflectance_library, render_srgb, srgb_decode, srgb_encode, upsample_srgb)
+from hiralign.source import DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes, skimage_image
+from hiralign.upsampling import (
+    WAVELENGTHS_NM,
+    Renderer,
+    SpectralUpsampler,
+    read_spectra_csv,
+    reflectance_library,
+    render_srgb,
+    srgb_decode,
+    srgb_encode,
+    upsample_srgb,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

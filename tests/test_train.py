@@ -14,7 +14,6 @@ from hiralign.progress import CallbackProgress, Cancelled, CancelToken
 from hiralign.sampling import CubeSampler, WeightedCubeSampler, augment
 from hiralign.train import TrainConfig, make_validation_set, train
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -102,7 +102,7 @@ def test_soft_aggregation_gradient_and_value():
     gen = torch.Generator().manual_seed(1)
     logits = torch.randn(5, 4, 6, dtype=torch.float64, generator=gen, requires_grad=True)
     values = torch.rand(5, 4, 4, 6, dtype=torch.float64, generator=gen)
-    assert torch.autograd.gradcheck(lambda l: aggregate(l, values, 0.7), (logits,))
+    assert torch.autograd.gradcheck(lambda lg: aggregate(lg, values, 0.7), (logits,))
     expected = (torch.softmax(logits / 0.7, 0)[:, None] * values).sum(0)
     torch.testing.assert_close(aggregate(logits, values, 0.7), expected)
 

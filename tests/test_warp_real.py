@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import shared_file
 
 from hiralign.warp import WarpConfig, warp

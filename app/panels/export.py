@@ -74,7 +74,7 @@ def export_figure(widget: QWidget, path: Path) -> Path:
 class ExportActions:
     """The File ▸ Export menu of a :class:`~app.main_window.MainWindow`."""
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         self.window = window
 
     def populate(self, menu: QMenu) -> None:

@@ -84,7 +84,7 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
-def rgb_pixmap(rgb: np.ndarray, size: int) -> "QPixmap":  # noqa: F821
+def rgb_pixmap(rgb: np.ndarray, size: int) -> QPixmap:  # noqa: F821
     """A ``size``-px thumbnail of an (H, W, 3) image already scaled to [0, 1]."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QImage, QPixmap

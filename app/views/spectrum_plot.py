@@ -109,7 +109,8 @@ class SpectrumPlot(QWidget):
         colours = CHANNEL_COLOURS if len(wavelengths) == 3 else ("#555555",)
         self._band_lines = []
         for wl, colour in zip(wavelengths, colours):
-            line = pg.InfiniteLine(pos=wl, angle=90, pen=pg.mkPen(colour, width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
+            dashed = pg.mkPen(colour, width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+            line = pg.InfiniteLine(pos=wl, angle=90, pen=dashed)
             self.plot.addItem(line, ignoreBounds=True)
             self._band_lines.append(line)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hiralign.commands._common import add_device, add_finetune_options, add_load_options, add_tile_options, \
-    emit_json
+from hiralign.commands._common import add_device, add_finetune_options, add_load_options, add_tile_options, emit_json
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +36,7 @@ def register(subparsers: Any) -> None:
 def build(args: argparse.Namespace, progress: Any = None, workers: Any = None) -> Any:
     """The :class:`hiralign.pipeline.Adaptation` these arguments describe."""
     from hiralign.commands._common import finetune_config, load_options, read_json_settings, tile_config
-    from hiralign.pipeline import AdaptConfig, Adaptation, Workers
+    from hiralign.pipeline import Adaptation, AdaptConfig, Workers
 
     extra = read_json_settings(args.config)
     generator_settings = dict(extra.get("generator", {}))

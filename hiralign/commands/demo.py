@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from hiralign.commands._common import finetune_config
     from hiralign.errors import InputError
-    from hiralign.pipeline import AdaptConfig, Adaptation
+    from hiralign.pipeline import Adaptation, AdaptConfig
     from hiralign.progress import ConsoleProgress
     from hiralign.resources import demo_dir
     from hiralign.source import read_manifest

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def describe(cube: "Cube") -> dict[str, Any]:  # noqa: F821 - imported lazily
+def describe(cube: Cube) -> dict[str, Any]:  # noqa: F821 - imported lazily
     """A JSON-ready summary of ``cube`` (see ``hiralign info``).
 
     Keys: path, name, format, variable, shape [H, W, B], dtype (as stored), value_range

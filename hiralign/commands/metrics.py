@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def check_same_shape(est: "Cube", ref: "Cube", est_path: str, ref_path: str) -> None:
+def check_same_shape(est: Cube, ref: Cube, est_path: str, ref_path: str) -> None:
     """Raise a clear :class:`InputError` when the cubes cannot be compared pixel by pixel."""
     from hiralign.errors import InputError
 

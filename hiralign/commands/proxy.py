@@ -4,8 +4,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hiralign.commands._common import add_device, add_load_options, add_tile_options, emit_json, load_options, \
-    tile_config
+from hiralign.commands._common import (
+    add_device,
+    add_load_options,
+    add_tile_options,
+    emit_json,
+    load_options,
+    tile_config,
+)
 
 
 def register(subparsers: Any) -> None:

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_operator(operator: Any, path: "Path") -> "Path":  # noqa: F821
+def save_operator(operator: Any, path: Path) -> Path:  # noqa: F821
     """Write T with ``scipy.sparse.save_npz`` atomically (compressed)."""
     import scipy.sparse as sp
 

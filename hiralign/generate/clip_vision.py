@@ -36,7 +36,7 @@ class ClipGeometry:
     std: tuple[float, float, float] = CLIP_STD
 
     @classmethod
-    def from_processor(cls, processor: Any, fallback_size: int = 224) -> "ClipGeometry":
+    def from_processor(cls, processor: Any, fallback_size: int = 224) -> ClipGeometry:
         """Read the geometry of a transformers ``CLIPImageProcessor`` (or use CLIP's defaults)."""
         size = _get(getattr(processor, "size", None), "shortest_edge") or _get(
             getattr(processor, "size", None), "height") or fallback_size
@@ -47,12 +47,12 @@ class ClipGeometry:
         return cls(int(size), crop_hw, mean, std)  # type: ignore[arg-type]
 
 
-def clip_pixels(images: "torch.Tensor", geometry: ClipGeometry) -> "torch.Tensor":  # noqa: F821
+def clip_pixels(images: torch.Tensor, geometry: ClipGeometry) -> torch.Tensor:  # noqa: F821
     """(N, 3, H, W) images in [0, 1] → (N, 3, crop_h, crop_w) normalised CLIP input."""
     return clip_normalize(clip_resize(images, geometry), geometry)
 
 
-def clip_resize(images: "torch.Tensor", geometry: ClipGeometry) -> "torch.Tensor":  # noqa: F821
+def clip_resize(images: torch.Tensor, geometry: ClipGeometry) -> torch.Tensor:  # noqa: F821
     """Resize the shorter side and centre-crop: (N, 3, H, W) → (N, 3, crop_h, crop_w) in [0, 1]."""
     import torch.nn.functional as F
 
@@ -64,7 +64,7 @@ def clip_resize(images: "torch.Tensor", geometry: ClipGeometry) -> "torch.Tensor
     return out[..., top:top + geometry.crop[0], left:left + geometry.crop[1]].clamp(0, 1)
 
 
-def clip_normalize(pixels: "torch.Tensor", geometry: ClipGeometry) -> "torch.Tensor":  # noqa: F821
+def clip_normalize(pixels: torch.Tensor, geometry: ClipGeometry) -> torch.Tensor:  # noqa: F821
     """Subtract the processor's mean and divide by its std, per channel."""
     import torch
 
@@ -73,7 +73,7 @@ def clip_normalize(pixels: "torch.Tensor", geometry: ClipGeometry) -> "torch.Ten
     return (pixels - mean) / std
 
 
-def gaussian_blur(images: "torch.Tensor", sigmas: "torch.Tensor | list[float]") -> "torch.Tensor":  # noqa: F821
+def gaussian_blur(images: torch.Tensor, sigmas: torch.Tensor | list[float]) -> torch.Tensor:  # noqa: F821
     """Blur each (3, H, W) image of an (N, 3, H, W) batch with its own Gaussian std (pixels).
 
     A std of 0 leaves the image unchanged. Borders are reflected.
@@ -98,7 +98,7 @@ def gaussian_blur(images: "torch.Tensor", sigmas: "torch.Tensor | list[float]") 
     return torch.stack(out)
 
 
-def load_vision_encoder(folder: str | os.PathLike, dtype: "torch.dtype | None" = None) -> Any:  # noqa: F821
+def load_vision_encoder(folder: str | os.PathLike, dtype: torch.dtype | None = None) -> Any:  # noqa: F821
     """Load a ``CLIPVisionModelWithProjection`` saved by ``hiralign clip-finetune``.
 
     Raises:

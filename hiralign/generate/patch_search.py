@@ -28,7 +28,7 @@ class PatchIndex:
         seed: seed of the IVF k-means training (keeps generation reproducible).
     """
 
-    def __init__(self, keys: np.ndarray, device: "torch.device", approximate: bool,  # noqa: F821
+    def __init__(self, keys: np.ndarray, device: torch.device, approximate: bool,  # noqa: F821
                  nprobe: int = 8, seed: int = 0) -> None:
         import faiss
 
@@ -78,7 +78,7 @@ class PatchIndex:
         dist, idx = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return dist, idx
 
-    def same_cells(self, points: np.ndarray) -> "PatchIndex":
+    def same_cells(self, points: np.ndarray) -> PatchIndex:
         """An index over ``points`` sharing this index's coarse quantizer (no training).
 
         Used for the completeness term, which searches the queries for each key: the
@@ -108,12 +108,12 @@ class PatchIndex:
         return other
 
 
-def use_approximate(n_queries: int, n_keys: int, device: "torch.device") -> bool:  # noqa: F821
+def use_approximate(n_queries: int, n_keys: int, device: torch.device) -> bool:  # noqa: F821
     """Whether a search of this size should use the IVF index (CPU only)."""
     return device.type != "cuda" and float(n_queries) * float(n_keys) > EXACT_PAIRS_LIMIT and n_keys >= 39 * 16
 
 
-def _torch_search(queries: np.ndarray, keys_t: "torch.Tensor", norms_t: "torch.Tensor",  # noqa: F821
+def _torch_search(queries: np.ndarray, keys_t: torch.Tensor, norms_t: torch.Tensor,  # noqa: F821
                   k: int) -> tuple[np.ndarray, np.ndarray]:
     import torch
 

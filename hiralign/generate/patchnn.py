@@ -112,7 +112,7 @@ class PatchNNSettings:
             raise ConfigError(f"patchnn: alpha must be ≥ 0, got {self.alpha}")
 
     @classmethod
-    def gpnn(cls, **overrides: object) -> "PatchNNSettings":
+    def gpnn(cls, **overrides: object) -> PatchNNSettings:
         """GPNN's schedule: completeness on, 10 iterations, every patch at every level (slow)."""
         base = dict(alpha=0.005, fine_side=10**6, fine_iterations=10, fine_stride=1)
         base.update(overrides)
@@ -172,7 +172,7 @@ class PatchNNGenerator:
 class _SourceModel:
     """The source pyramid and its key indexes, shared by all variations of one input."""
 
-    def __init__(self, source: "torch.Tensor", settings: PatchNNSettings) -> None:  # noqa: F821
+    def __init__(self, source: torch.Tensor, settings: PatchNNSettings) -> None:  # noqa: F821
         self.settings = settings
         self.device = source.device
         self.sizes = pyramid_sizes(tuple(source.shape[-2:]), settings)
@@ -181,9 +181,9 @@ class _SourceModel:
                      "which gives less diverse guides", tuple(source.shape[-2:]), settings.coarsest_side)
         self.levels = [source if k == 0 else _resize(source, size) for k, size in enumerate(self.sizes)]
         self._indexes: dict[tuple[int, str], object] = {}
-        self._projections: dict[int, tuple["torch.Tensor", "torch.Tensor"] | None] = {}  # noqa: F821
+        self._projections: dict[int, tuple[torch.Tensor, torch.Tensor] | None] = {}  # noqa: F821
 
-    def _project(self, patches: "torch.Tensor", level: int) -> np.ndarray:  # noqa: F821
+    def _project(self, patches: torch.Tensor, level: int) -> np.ndarray:  # noqa: F821
         """(N, D) patches → (N, search_dims) float32 search vectors (all of D when off)."""
         basis = self._projections.get(level)
         if basis is not None:
@@ -191,7 +191,7 @@ class _SourceModel:
             patches = (patches - mean) @ vectors
         return np.ascontiguousarray(patches.cpu().numpy(), dtype=np.float32)
 
-    def sample(self, seed: int, progress: Progress, variation: int, n_variations: int) -> "torch.Tensor":  # noqa: F821
+    def sample(self, seed: int, progress: Progress, variation: int, n_variations: int) -> torch.Tensor:  # noqa: F821
         import torch
 
         s = self.settings
@@ -222,7 +222,7 @@ class _SourceModel:
             return s.fine_iterations, s.fine_stride
         return s.iterations, 1
 
-    def _keys(self, level: int, stride: int, blurry: bool) -> tuple[object, "torch.Tensor"]:  # noqa: F821
+    def _keys(self, level: int, stride: int, blurry: bool) -> tuple[object, torch.Tensor]:  # noqa: F821
         """(index over key patches, value patches) of one level, built once per input.
 
         The sharp keys are the values themselves; the blurry keys (the coarser level
@@ -248,8 +248,8 @@ class _SourceModel:
             cached = self._indexes[(level, "blurry")] = (sharp[0].same_cells(keys_np), sharp[1])  # type: ignore[attr-defined]
         return cached  # type: ignore[return-value]
 
-    def _replace_patches(self, image: "torch.Tensor", level: int, stride: int,  # noqa: F821
-                         blurry: bool) -> "torch.Tensor":  # noqa: F821
+    def _replace_patches(self, image: torch.Tensor, level: int, stride: int,  # noqa: F821
+                         blurry: bool) -> torch.Tensor:  # noqa: F821
         """One patch nearest-neighbour iteration: every query patch → its nearest key's value."""
         import torch
 
@@ -283,7 +283,7 @@ class _SourceModel:
         return folded[..., :height, :width]
 
 
-def _pca_basis(patches: "torch.Tensor", dims: int) -> tuple["torch.Tensor", "torch.Tensor"] | None:  # noqa: F821
+def _pca_basis(patches: torch.Tensor, dims: int) -> tuple[torch.Tensor, torch.Tensor] | None:  # noqa: F821
     """(mean (D,), leading principal directions (D, dims)) of (N, D) patches; None when off."""
     import torch
 
@@ -311,17 +311,16 @@ def pyramid_sizes(size: tuple[int, int], settings: PatchNNSettings) -> list[tupl
     return sizes
 
 
-def unfold_patches(image: "torch.Tensor", patch: int, stride: int) -> "torch.Tensor":  # noqa: F821
+def unfold_patches(image: torch.Tensor, patch: int, stride: int) -> torch.Tensor:  # noqa: F821
     """(1, C, H, W) → (L, C·patch²) patches at ``stride``, row-major over positions."""
     import torch.nn.functional as F
 
     return F.unfold(image, patch, stride=stride)[0].T.contiguous()
 
 
-def fold_patches(patches: "torch.Tensor", size: tuple[int, int], patch: int,  # noqa: F821
-                 stride: int) -> "torch.Tensor":  # noqa: F821
+def fold_patches(patches: torch.Tensor, size: tuple[int, int], patch: int,  # noqa: F821
+                 stride: int) -> torch.Tensor:  # noqa: F821
     """Average overlapping (L, C·patch²) patches back into a (1, C, H, W) image."""
-    import torch
     import torch.nn.functional as F
 
     summed = F.fold(patches.T[None], size, patch, stride=stride)
@@ -329,8 +328,8 @@ def fold_patches(patches: "torch.Tensor", size: tuple[int, int], patch: int,  # 
 
 
 @functools.lru_cache(maxsize=64)
-def _inverse_coverage(size: tuple[int, int], patch: int, stride: int, dtype: "torch.dtype",  # noqa: F821
-                      device: "torch.device") -> "torch.Tensor":  # noqa: F821
+def _inverse_coverage(size: tuple[int, int], patch: int, stride: int, dtype: torch.dtype,  # noqa: F821
+                      device: torch.device) -> torch.Tensor:  # noqa: F821
     """1 / (number of patches covering each pixel), (1, 1, H, W)."""
     import torch
     import torch.nn.functional as F
@@ -340,7 +339,7 @@ def _inverse_coverage(size: tuple[int, int], patch: int, stride: int, dtype: "to
     return 1.0 / F.fold(ones, size, patch, stride=stride).clamp_min(1.0)
 
 
-def _pad_to_stride(image: "torch.Tensor", patch: int, stride: int) -> "torch.Tensor":  # noqa: F821
+def _pad_to_stride(image: torch.Tensor, patch: int, stride: int) -> torch.Tensor:  # noqa: F821
     """Replicate-pad bottom/right so patches at ``stride`` cover every pixel."""
     import torch.nn.functional as F
 
@@ -351,7 +350,7 @@ def _pad_to_stride(image: "torch.Tensor", patch: int, stride: int) -> "torch.Ten
     return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
 
 
-def _resize(image: "torch.Tensor", size: tuple[int, int]) -> "torch.Tensor":  # noqa: F821
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:  # noqa: F821
     """Antialiased bilinear down-sampling, bicubic up-sampling, clipped to [0, 1]."""
     import torch.nn.functional as F
 

@@ -101,7 +101,7 @@ class UnCLIPSettings:
             raise ConfigError(f"unclip: dtype must be auto, float16, bfloat16 or float32, got {self.dtype!r}")
 
     @classmethod
-    def original(cls, **overrides: Any) -> "UnCLIPSettings":
+    def original(cls, **overrides: Any) -> UnCLIPSettings:
         """Plain unCLIP: no prompts, start from pure noise, unperturbed embeddings."""
         base: dict[str, Any] = dict(prompt="", negative_prompt="", strength=1.0, noise_level=0)
         base.update(overrides)
@@ -259,7 +259,7 @@ class UnCLIPGenerator:
             guides.append(finish_variation(progress, out[0].permute(1, 2, 0).cpu().numpy()))
         return guides
 
-    def encode_image(self, image: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:  # noqa: F821
         """CLIP image embedding z_I of (1, 3, H, W) images in [0, 1] by the pipeline's (or finetuned) encoder."""
         from hiralign.generate.clip_vision import ClipGeometry, clip_pixels
 
@@ -270,7 +270,7 @@ class UnCLIPGenerator:
         return encoder(pixels).image_embeds
 
 
-def sdedit_timesteps(scheduler: Any, steps: int, strength: float) -> "torch.Tensor":  # noqa: F821
+def sdedit_timesteps(scheduler: Any, steps: int, strength: float) -> torch.Tensor:  # noqa: F821
     """The tail of the scheduler's timesteps that SDEdit runs (call ``set_timesteps`` first).
 
     With ``steps`` steps and ``strength`` s, the last max(1, round(s·steps)) timesteps are
@@ -302,7 +302,7 @@ def work_size(height: int, width: int, work_side: int) -> tuple[tuple[int, int],
     return size, ("none" if size == (height, width) else "pad")
 
 
-def _to_work(image: "torch.Tensor", size: tuple[int, int], how: str) -> "torch.Tensor":  # noqa: F821
+def _to_work(image: torch.Tensor, size: tuple[int, int], how: str) -> torch.Tensor:  # noqa: F821
     import torch.nn.functional as F
 
     if how == "resize":
@@ -315,7 +315,7 @@ def _to_work(image: "torch.Tensor", size: tuple[int, int], how: str) -> "torch.T
     return image
 
 
-def _from_work(image: "torch.Tensor", size: tuple[int, int], how: str) -> "torch.Tensor":  # noqa: F821
+def _from_work(image: torch.Tensor, size: tuple[int, int], how: str) -> torch.Tensor:  # noqa: F821
     import torch.nn.functional as F
 
     if how == "resize":
@@ -324,7 +324,7 @@ def _from_work(image: "torch.Tensor", size: tuple[int, int], how: str) -> "torch
     return image[..., :size[0], :size[1]]
 
 
-def _torch_dtype(name: str, device: "torch.device") -> "torch.dtype":  # noqa: F821
+def _torch_dtype(name: str, device: torch.device) -> torch.dtype:  # noqa: F821
     import torch
 
     if name == "auto":

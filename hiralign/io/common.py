@@ -97,8 +97,8 @@ class LoadOptions:
     keep_nonfinite: bool = False
 
     @classmethod
-    def make(cls, var: str | None, wavelengths: "np.ndarray | Sequence[float] | str | None",
-             zero_nonfinite: bool, keep_nonfinite: bool) -> "LoadOptions":
+    def make(cls, var: str | None, wavelengths: np.ndarray | Sequence[float] | str | None,
+             zero_nonfinite: bool, keep_nonfinite: bool) -> LoadOptions:
         if isinstance(wavelengths, str):
             wl = parse_wavelengths(wavelengths)
         elif wavelengths is None:

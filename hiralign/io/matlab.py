@@ -21,8 +21,15 @@ import numpy as np
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
 from hiralign.io.common import RawCube, good_band_list
-from hiralign.io.variables import (BBL_NAMES, FWHM_NAMES, UNIT_NAMES, WAVELENGTH_NAMES, Variable, band_info,
-                                   pick_cube_variable)
+from hiralign.io.variables import (
+    BBL_NAMES,
+    FWHM_NAMES,
+    UNIT_NAMES,
+    WAVELENGTH_NAMES,
+    Variable,
+    band_info,
+    pick_cube_variable,
+)
 
 #: MATLAB classes that hold numbers a cube can be made of.
 NUMERIC_CLASSES = frozenset({"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32",

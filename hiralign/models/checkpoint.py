@@ -75,7 +75,7 @@ class CheckpointConfig:
                 "scale": self.scale, "args": dict(self.args)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "config.json") -> "CheckpointConfig":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config.json") -> CheckpointConfig:
         """Parse a ``config.json`` object, raising :class:`ModelError` naming ``where``."""
         if not isinstance(data, Mapping):
             raise ModelError(f"{where}: expected a JSON object")
@@ -97,7 +97,7 @@ class CheckpointConfig:
 
 
 def save_checkpoint(
-    model: "nn.Module",
+    model: nn.Module,
     folder: str | Path,
     config: CheckpointConfig,
     provenance: Mapping[str, Any] | None = None,
@@ -154,7 +154,7 @@ def read_provenance(folder: str | Path) -> dict[str, Any]:
     return _read_json(path) if path.is_file() else {}
 
 
-def load_checkpoint(folder: str | Path, device: "str | torch.device" = "cpu") -> tuple["nn.Module", CheckpointConfig]:
+def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointConfig]:
     """Rebuild the restorer stored in ``folder`` on ``device``, in eval mode.
 
     Raises:
@@ -207,7 +207,7 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"cannot read {path}: {exc}") from None
 
 
-def _mismatch_summary(model: "nn.Module", state: Mapping[str, Any]) -> str:
+def _mismatch_summary(model: nn.Module, state: Mapping[str, Any]) -> str:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -225,5 +225,5 @@ def _json_default(obj: object) -> object:
 def _now() -> str:
     import datetime
 
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 

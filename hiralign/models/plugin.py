@@ -38,7 +38,7 @@ def is_factory_spec(text: str) -> bool:
     return bool(_FACTORY.match(text))
 
 
-def build_from_config(config: "CheckpointConfig", folder: Path | None = None) -> "nn.Module":
+def build_from_config(config: CheckpointConfig, folder: Path | None = None) -> nn.Module:
     """Instantiate (untrained) the network a checkpoint config describes.
 
     Raises:
@@ -65,7 +65,7 @@ def build_from_config(config: "CheckpointConfig", folder: Path | None = None) ->
                      "'torchscript' or a plug-in factory 'package.module:function'")
 
 
-def load_torchscript(path: str | Path) -> "nn.Module":
+def load_torchscript(path: str | Path) -> nn.Module:
     """Load a TorchScript archive on the CPU, remembering its file for re-saving."""
     import torch
 
@@ -82,7 +82,7 @@ def load_torchscript(path: str | Path) -> "nn.Module":
     return module
 
 
-def call_factory(spec: str, bands: int, scale: int, args: Mapping[str, Any]) -> "nn.Module":
+def call_factory(spec: str, bands: int, scale: int, args: Mapping[str, Any]) -> nn.Module:
     """Import ``package.module:function`` and call it with ``bands``, ``scale`` and ``args``."""
     import torch.nn as nn
 
@@ -105,7 +105,7 @@ def call_factory(spec: str, bands: int, scale: int, args: Mapping[str, Any]) -> 
     return model
 
 
-def read_state_dict(path: str | Path) -> dict[str, "torch.Tensor"]:
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or a ``torch.save``-d file (tensors only)."""
     import torch
 
@@ -127,7 +127,7 @@ def read_state_dict(path: str | Path) -> dict[str, "torch.Tensor"]:
     return dict(state)
 
 
-def check_model(model: "nn.Module", bands: int, scale: int, where: str, size: int = 16) -> None:
+def check_model(model: nn.Module, bands: int, scale: int, where: str, size: int = 16) -> None:
     """Run ``model`` on a tiny (1, bands, size, size) input and check the output shape."""
     import torch
 
@@ -148,7 +148,7 @@ def check_model(model: "nn.Module", bands: int, scale: int, where: str, size: in
 
 def load_model(
     spec: str | Path,
-    device: "str | torch.device" = "cpu",
+    device: str | torch.device = "cpu",
     *,
     task: str | None = None,
     bands: int | None = None,
@@ -156,7 +156,7 @@ def load_model(
     wavelengths: Sequence[float] | None = None,
     state_dict: str | Path | None = None,
     args: Mapping[str, Any] | None = None,
-) -> tuple["nn.Module", "CheckpointConfig"]:
+) -> tuple[nn.Module, CheckpointConfig]:
     """Load a restorer from a checkpoint folder, a TorchScript file or a plug-in factory.
 
     Args:

@@ -21,14 +21,13 @@ a multiple of 2^len(sample_idx) and cropped back.
 """
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hiralign.models.blocks import (build_checked, check_bands, pad_to_multiple,
-                                    require_denoiser_scale)
+from hiralign.models.blocks import build_checked, check_bands, pad_to_multiple, require_denoiser_scale
 
 
 class QRU3D(nn.Module):
@@ -71,7 +70,7 @@ class QRU3D(nn.Module):
         gates = f.unbind(2)
         bands = len(inputs)
         h = inputs[bands - 1] if reverse else inputs[0]
-        outputs: List[torch.Tensor] = [h]
+        outputs: list[torch.Tensor] = [h]
         for step in range(1, bands):
             b = bands - 1 - step if reverse else step
             h = torch.addcmul(inputs[b], gates[b], h)
@@ -142,7 +141,7 @@ class QRNN3D(nn.Module):
         height, width = x.shape[-2], x.shape[-1]
         volume = pad_to_multiple(x, self.multiple).unsqueeze(1)
         out = self.extractor(volume)
-        skips: List[torch.Tensor] = [out]
+        skips: list[torch.Tensor] = [out]
         reverse = False
         for i, layer in enumerate(self.encoder):
             out = layer(out, reverse)

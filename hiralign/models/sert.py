@@ -35,8 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hiralign.models.blocks import (DropPath, build_checked, check_bands, pad_to_multiple,
-                                    require_denoiser_scale)
+from hiralign.models.blocks import DropPath, build_checked, check_bands, pad_to_multiple, require_denoiser_scale
 
 
 class RectangleAttention(nn.Module):

@@ -150,7 +150,7 @@ class WarpConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], source: str = "warp config") -> "WarpConfig":
+    def from_dict(cls, values: Mapping[str, Any], source: str = "warp config") -> WarpConfig:
         """Build from a mapping, refusing unknown keys (names the offending key)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -163,7 +163,7 @@ class WarpConfig:
             raise ConfigError(f"{source}: {exc}") from None
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "WarpConfig":
+    def from_json(cls, path: str | Path) -> WarpConfig:
         """Read settings from a JSON object file (missing keys keep their defaults)."""
         path = Path(path)
         if not path.is_file():

@@ -143,7 +143,7 @@ class _MutualInformation(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, rt: torch.Tensor, terms: "GuideTerms") -> torch.Tensor:
+    def forward(ctx, rt: torch.Tensor, terms: GuideTerms) -> torch.Tensor:
         bins = terms.bins
         flat = rt.detach().reshape(3, -1)
         inside = (flat > 0) & (flat < 1)

@@ -12,11 +12,14 @@ cache on a CPU.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from hiralign.warp.descriptors import FEATURE_CHANNELS
+
+if TYPE_CHECKING:
+    import torch
 
 #: Guide pixels per inner block: small on CPU (cache), large on GPU (occupancy).
 CPU_BLOCK = 64
@@ -51,7 +54,7 @@ class WindowBank:
         self.offsets = [(ey, ex) for ey in range(2 * radius + 1) for ex in range(2 * radius + 1)]
         self._rows = torch.arange(self.side, device=device)
 
-    def windows(self, seeds: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+    def windows(self, seeds: torch.Tensor) -> torch.Tensor:  # noqa: F821
         """(n, S, side, side, 12) proxy windows centred on seeds (n, S) flat indices."""
         qy = seeds // self.width
         qx = seeds % self.width
@@ -61,8 +64,8 @@ class WindowBank:
         return self.chunks.index_select(0, index).view(n, s, self.side, self.side, FEATURE_CHANNELS)
 
 
-def refine_block(bank: WindowBank, guide_desc: "torch.Tensor", seeds: "torch.Tensor",
-                 k: int) -> tuple["torch.Tensor", "torch.Tensor"]:  # noqa: F821
+def refine_block(bank: WindowBank, guide_desc: torch.Tensor, seeds: torch.Tensor,
+                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the K best expanded candidates of a block of guide pixels.
 
     Args:
