@@ -94,7 +94,7 @@ def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path]
 
 def continue_on_source(task: str, finetune_config: FinetuneConfig, device: str, cache: Path):
     """The control row: the source model trained further on its own source set."""
-    from hiralign.sampling import CubeSampler
+    from hiralign.patches import CubeSampler
     from hiralign.source import SourceConfig, load_cube_set, make_source_set
     from hiralign.train import train
 

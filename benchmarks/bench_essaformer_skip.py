@@ -20,7 +20,7 @@ from hiralign.device import configure_torch
 from hiralign.io import load
 from hiralign.metrics import all_metrics
 from hiralign.models import build_model
-from hiralign.sampling import CubeSampler
+from hiralign.patches import CubeSampler
 from hiralign.train import TrainConfig, make_validation_set, train
 
 DATA = Path(os.environ.get("HIRALIGN_SHARED_DATA",

@@ -29,8 +29,8 @@ def main() -> int:
     from hiralign.evaluate import evaluate_models
     from hiralign.io import load
     from hiralign.models.compact import CompactRestorer, count_parameters
+    from hiralign.patches import CubeSampler
     from hiralign.pretrain import PretrainSettings, _init_projector
-    from hiralign.sampling import CubeSampler
     from hiralign.source import load_cube_set
     from hiralign.train import TrainConfig, make_validation_set, train
 

@@ -62,7 +62,7 @@ def centre_crop(cube: Cube, size: int) -> Cube:
 
 def run_method(degraded: Cube, generator: str, model_folder: Path | None = None) -> dict:
     """Stages 1, 2a and 2b on one scene; returns every intermediate."""
-    from hiralign.bands import match_bands, resample
+    from hiralign.bands import match_bands, resample_bands
     from hiralign.generate import get_generator
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.proxy import restore_cube
@@ -76,7 +76,7 @@ def run_method(degraded: Cube, generator: str, model_folder: Path | None = None)
     on_model, mapped = match_bands(degraded, ckpt.bands, model_wl)
     proxy = restore_cube(model, on_model, scale=ckpt.scale, device="cpu")
     if mapped:
-        proxy = resample(proxy, degraded.wavelengths_or_default())
+        proxy = resample_bands(proxy, degraded.wavelengths_or_default())
     proxy_rgb = np.clip(proxy.pseudo_rgb(), 0, 1)
     times["proxy_s"] = time.perf_counter() - begin
     begin = time.perf_counter()

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 INDEX_WISE_TOLERANCE_NM = 40.0
 
 
-def resample(cube: Cube, wavelengths: np.ndarray) -> Cube:
+def resample_bands(cube: Cube, wavelengths: np.ndarray) -> Cube:
     """Linearly interpolate ``cube`` onto ``wavelengths`` (nm), clamping outside its range."""
     source = cube.wavelengths_or_default()
     target = np.asarray(wavelengths, dtype=np.float64)
@@ -79,4 +79,4 @@ def _resample_checked(cube: Cube, model_wl: np.ndarray) -> Cube:
                          f"{model_wl[0]:.0f}–{model_wl[-1]:.0f} nm well enough to resample")
     log.warning("%s: resampling %d bands (%.0f–%.0f nm) to the model's %d bands (%.0f–%.0f nm)", cube.name,
                 cube.n_bands, wl[0], wl[-1], model_wl.size, model_wl[0], model_wl[-1])
-    return resample(cube, model_wl)
+    return resample_bands(cube, model_wl)

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from hiralign import resampling
+from hiralign import imresize
 from hiralign.errors import ConfigError, InputError
-from hiralign.resampling import apply_separable, resize_bicubic
+from hiralign.imresize import apply_separable, resize_bicubic
 
 if TYPE_CHECKING:  # torch is imported inside the functions so `hiralign --help` stays fast
     import torch
@@ -317,13 +317,13 @@ def _inpaint(x: torch.Tensor, seed: Seed) -> torch.Tensor:
 
 # ------------------------------------------------------------------------- blur and SR
 def gaussian_kernel_1d(size: int = BLUR_KERNEL_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:
-    """The ``deblur`` task's (size,) separable Gaussian factor (see :mod:`hiralign.resampling`)."""
-    return resampling.gaussian_kernel_1d(size, sigma)
+    """The ``deblur`` task's (size,) separable Gaussian factor (see :mod:`hiralign.imresize`)."""
+    return imresize.gaussian_kernel_1d(size, sigma)
 
 
 def blur_matrix(length: int, size: int = BLUR_KERNEL_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:
-    """The ``deblur`` task's (length, length) blur matrix (see :mod:`hiralign.resampling`)."""
-    return resampling.blur_matrix(length, size, sigma)
+    """The ``deblur`` task's (length, length) blur matrix (see :mod:`hiralign.imresize`)."""
+    return imresize.blur_matrix(length, size, sigma)
 
 
 def _deblur(x: torch.Tensor, seed: Seed) -> torch.Tensor:  # noqa: ARG001 - deterministic task

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError
+from hiralign.patches import CubeSampler, PatchSampler, WeightedCubeSampler
 from hiralign.progress import Progress
-from hiralign.sampling import CubeSampler, PatchSampler, WeightedCubeSampler
 from hiralign.train import TrainConfig, TrainResult, ValidationSet, train
 
 if TYPE_CHECKING:

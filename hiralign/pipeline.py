@@ -17,7 +17,7 @@ import numpy as np
 
 from hiralign import __version__
 from hiralign.atomic import write_json
-from hiralign.bands import match_bands, resample
+from hiralign.bands import match_bands, resample_bands
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError, ModelError
 from hiralign.finetune import FinetuneConfig
@@ -360,7 +360,7 @@ class Adaptation:
             restored = restore_cube(model, cube, scale=ckpt.scale, tiles=self.config.tiles, device=self.device,
                                     progress=sub, name=name)
             if mapped:
-                restored = resample(restored, target.wavelengths_or_default())
+                restored = resample_bands(restored, target.wavelengths_or_default())
             io.save(restored, self.run.restored(name))
 
     # -------------------------------------------------------------- the whole
@@ -401,7 +401,7 @@ class Adaptation:
             clean.name = name
             proxy = io.load(self.run.proxy(name))
             if proxy.n_bands != clean.n_bands and clean.wavelengths is not None:
-                proxy = resample(proxy, clean.wavelengths)
+                proxy = resample_bands(proxy, clean.wavelengths)
             for label, cube in (("source", proxy), ("adapted", io.load(self.run.restored(name)))):
                 if cube.shape != clean.shape:
                     raise InputError(f"{clean_path}: clean reference shape {clean.shape} does not match the "

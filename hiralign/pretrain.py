@@ -72,7 +72,7 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
     from hiralign.models import build_model
     from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
     from hiralign.models.compact import count_parameters
-    from hiralign.sampling import CubeSampler
+    from hiralign.patches import CubeSampler
     from hiralign.source import load_cube_set, read_manifest
     from hiralign.train import make_validation_set, train
 

@@ -3,7 +3,7 @@
 Both are built on a fresh machine from material that ships inside installed packages, no
 download: RGB layouts (scikit-image's bundled sample photographs, or procedural
 "dead-leaves" scenes textured with its bundled grey textures) are given per-pixel
-reflectances by :mod:`hiralign.upsampling` from measured spectra bundled with
+reflectances by :mod:`hiralign.rgb_spectra` from measured spectra bundled with
 colour-science, and rendered as radiance under an illuminant.
 
 * **source set** (``hiralign make-source``): crops of six photographs, the ``source``
@@ -26,7 +26,7 @@ import numpy as np
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError, MissingFileError
 from hiralign.progress import Progress, as_progress
-from hiralign.upsampling import WAVELENGTHS_NM, Renderer, SpectralUpsampler, reflectance_library, srgb_decode
+from hiralign.rgb_spectra import WAVELENGTHS_NM, Renderer, SpectralUpsampler, reflectance_library, srgb_decode
 
 MANIFEST = "manifest.json"
 #: Photographs bundled inside scikit-image (``skimage/data``) used as source layouts.
@@ -45,7 +45,7 @@ class SourceConfig:
         size: side of each square cube, pixels.
         seed: seeds crops, zooms, flips and library subsets.
         illuminant: colour-science illuminant name.
-        library: built-in reflectance library (:data:`hiralign.upsampling.LIBRARIES`).
+        library: built-in reflectance library (:data:`hiralign.rgb_spectra.LIBRARIES`).
         subset: share of the library each cube draws its spectra from (metamer variety).
         min_zoom: smallest down-scaling of a layout before cropping (1 = full resolution).
     """
@@ -185,7 +185,7 @@ def make_source_set(out: str | Path, config: SourceConfig = SourceConfig(), *,
                     progress: Progress | None = None) -> Path:
     """Build the source set into ``out`` (see :func:`make_source_cubes`); returns ``out``."""
     from hiralign import __version__
-    from hiralign.upsampling import read_spectra_csv
+    from hiralign.rgb_spectra import read_spectra_csv
 
     layouts = load_layouts(extra_layouts)
     spectra = np.concatenate([read_spectra_csv(p) for p in extra_spectra]) if extra_spectra else None
@@ -278,7 +278,7 @@ def dead_leaves_layout(size: int, rng: np.random.Generator, colours: np.ndarray,
 
 def make_demo_cubes(config: DemoConfig = DemoConfig(), progress: Progress | None = None) -> list[Cube]:
     """The clean demo target scenes (procedural layouts, target library, target light)."""
-    from hiralign.upsampling import srgb_encode
+    from hiralign.rgb_spectra import srgb_encode
 
     progress = as_progress(progress)
     library = reflectance_library(config.library)

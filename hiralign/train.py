@@ -1,6 +1,6 @@
 """The one training loop, shared by source pretraining and aligned finetuning (Eqs. 27–30).
 
-Every step draws clean patches from a :class:`~hiralign.sampling.PatchSampler`, applies a
+Every step draws clean patches from a :class:`~hiralign.patches.PatchSampler`, applies a
 random flip/rotation, degrades them with :func:`hiralign.degrade.degrade` using a fresh
 draw (the degradation is re-drawn every time a patch is sampled), and takes one Adam step
 on the L1 loss between the restorer's output and the clean patch; the learning rate
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from hiralign.errors import ConfigError, InputError
+from hiralign.patches import PatchSampler, augment
 from hiralign.progress import Cancelled, Progress, as_progress
-from hiralign.sampling import PatchSampler, augment
 
 if TYPE_CHECKING:
     import torch

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hiralign.bands import match_bands, resample
+from hiralign.bands import match_bands, resample_bands
 from hiralign.cube import Cube
 from hiralign.errors import InputError
 
@@ -13,7 +13,7 @@ def _ramp(wl: np.ndarray) -> Cube:
 
 def test_resample_is_exact_on_a_linear_spectrum() -> None:
     cube = _ramp(np.arange(400, 701, 10.0))
-    out = resample(cube, np.arange(405, 696, 5.0))
+    out = resample_bands(cube, np.arange(405, 696, 5.0))
     np.testing.assert_allclose(out.data[0, 0], np.arange(405, 696, 5.0) / 1000, atol=1e-6)
 
 

@@ -6,7 +6,7 @@ from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError
 from hiralign.finetune import FinetuneConfig, aligned_sampler, finetune
 from hiralign.models import build_model
-from hiralign.sampling import CubeSampler, WeightedCubeSampler
+from hiralign.patches import CubeSampler, WeightedCubeSampler
 
 
 def _cubes(n: int, value: float, side: int = 24) -> list[Cube]:

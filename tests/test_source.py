@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from hiralign.errors import ConfigError, InputError, MissingFileError
-from hiralign.source import DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes, skimage_image
-from hiralign.upsampling import (
+from hiralign.rgb_spectra import (
     WAVELENGTHS_NM,
     Renderer,
     SpectralUpsampler,
@@ -20,6 +19,7 @@ from hiralign.upsampling import (
     srgb_encode,
     upsample_srgb,
 )
+from hiralign.source import DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes, skimage_image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_colour_science_leaves_no_fake_matplotlib_behind() -> None:
     import importlib.util
     import sys
 
-    from hiralign.upsampling import _colour
+    from hiralign.rgb_spectra import _colour
 
     _colour()
     assert "matplotlib" not in sys.modules or sys.modules["matplotlib"].__spec__ is not None

@@ -10,8 +10,8 @@ import torch
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError
 from hiralign.models.compact import CompactRestorer
+from hiralign.patches import CubeSampler, WeightedCubeSampler, augment
 from hiralign.progress import CallbackProgress, Cancelled, CancelToken
-from hiralign.sampling import CubeSampler, WeightedCubeSampler, augment
 from hiralign.train import TrainConfig, make_validation_set, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hiralign import io
-    from hiralign.bands import match_bands, resample
+    from hiralign.bands import match_bands, resample_bands
     from hiralign.device import resolve_device
     from hiralign.errors import ConfigError
     from hiralign.models.checkpoint import load_checkpoint
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             proxy = restore_cube(model, cube, scale=ckpt.scale, tiles=tile_config(args), device=device,
                                  progress=sub, name=name)
             if mapped:
-                proxy = resample(proxy, target.wavelengths_or_default())
+                proxy = resample_bands(proxy, target.wavelengths_or_default())
             io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), out / f"{name}_rgb.png", bits=16)
             cube_path = io.save(proxy, out / f"{name}.hdr")
             written.append({"input": str(path), "proxy": str(cube_path), "rgb": str(out / f"{name}_rgb.png"),
