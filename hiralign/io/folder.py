@@ -55,14 +55,18 @@ def _numbered_pngs(folder: Path) -> dict[str, dict[int, Path]]:
 
 
 def read_folder(folder: Path) -> RawCube:
-    """Stack a CAVE-style PNG folder into an (H, W, B) cube in the images' dtype."""
-    import imageio.v3 as iio
+    """Stack a CAVE-style PNG folder into an (H, W, B) cube in the images' dtype.
+
+    Band images are decoded by libpng (:func:`~hiralign.io.images.read_picture`), so a
+    16-bit band stored as a colour PNG keeps its 16 bits.
+    """
+    from hiralign.io.images import read_picture
 
     files = band_files(folder)
     planes = []
     for f in files:
         try:
-            img = np.asarray(iio.imread(f))
+            img = read_picture(f)
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad band file
             raise InputError(f"{f}: cannot read this band image: {exc}") from None
         if img.ndim == 3:

@@ -3,15 +3,12 @@
 Values are float32 in [0, 1]: 8-bit images are divided by 255, 16-bit by 65535. Grey
 images are repeated to three channels and an alpha channel is dropped.
 
-Pillow (imageio's PNG backend) writes no 16-bit colour PNG and reads one as 8-bit, so
-16-bit colour PNGs are encoded and decoded here (:func:`encode_png16`,
-:func:`decode_png16`): the format is a zlib stream of filtered rows, and the five
-row filters are undone exactly as the PNG specification defines them.
+PNG goes through ``imagecodecs`` (libpng) for every bit depth, colour type and interlace
+mode: Pillow (imageio's backend) writes no 16-bit colour PNG and reads one as its high
+bytes, so it is used only for the other picture formats (JPEG, BMP, GIF, WebP).
 """
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,6 @@ from hiralign.atomic import atomic_path
 from hiralign.errors import InputError, MissingFileError
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 
 #: Suffixes read as ordinary pictures (TIFF is tried as a picture, then as a cube).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -33,15 +29,40 @@ def read_image(path: Path) -> np.ndarray:
         MissingFileError: the file is absent.
         InputError: the file cannot be decoded or is not a 2-D picture.
     """
-    import imageio.v3 as iio
-
     if not path.is_file():
         raise MissingFileError(f"{path}: no such file")
     try:
-        img = decode_png16(path.read_bytes()) if _is_png16_colour(path) else np.asarray(iio.imread(path))
+        img = read_picture(path)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means an unreadable image
         raise InputError(f"{path}: cannot read this image: {exc}") from None
     return as_rgb(img, path)
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """The pixels of a picture file in its own dtype: (H, W) or (H, W, C), uint8 or uint16.
+
+    PNGs (any bit depth, colour type, interlaced or not) are decoded by libpng through
+    ``imagecodecs``, so 16-bit colour stays 16-bit; other formats by imageio.
+
+    Raises:
+        Exception: whatever the decoder raises for a damaged file (callers name the file).
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data.startswith(_PNG_SIGNATURE):
+        import imagecodecs
+
+        return np.asarray(imagecodecs.png_decode(data))
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path))
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of an (H, W) or (H, W, 3|4) uint8/uint16 image (libpng, zlib level 6)."""
+    import imagecodecs
+
+    return bytes(imagecodecs.png_encode(np.ascontiguousarray(img), level=6))
 
 
 def as_rgb(img: np.ndarray, path: Path | str = "image") -> np.ndarray:
@@ -91,97 +112,8 @@ def write_image(rgb: np.ndarray, path: Path, bits: int = 8) -> Path:
     if out.ndim == 3 and out.shape[2] == 1:
         out = out[..., 0]
     with atomic_path(path) as tmp:
-        if bits == 16:
-            tmp.write_bytes(encode_png16(out))
+        if suffix == ".png":
+            tmp.write_bytes(encode_png(out))
         else:
             iio.imwrite(tmp, out, extension=suffix)
     return path
-
-
-# --------------------------------------------------------------------------- 16-bit PNG
-def encode_png16(img: np.ndarray) -> bytes:
-    """PNG bytes of a (H, W) or (H, W, 3) uint16 image (rows unfiltered, zlib level 6)."""
-    h, w = img.shape[:2]
-    colour_type = 0 if img.ndim == 2 else 2
-    rows = np.ascontiguousarray(img, dtype=">u2").reshape(h, -1).view(np.uint8)
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0
-    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
-    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-
-def _is_png16_colour(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(33)
-    if len(head) < 33 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
-        return False
-    depth, colour_type, interlace = head[24], head[25], head[28]
-    return depth == 16 and colour_type in (2, 4, 6) and interlace == 0
-
-
-def decode_png16(data: bytes) -> np.ndarray:
-    """Decode a non-interlaced 16-bit PNG into an (H, W, C) uint16 array.
-
-    Raises:
-        ValueError: the bytes are not such a PNG or are damaged.
-    """
-    if not data.startswith(_PNG_SIGNATURE):
-        raise ValueError("not a PNG file")
-    pos, header, idat = len(_PNG_SIGNATURE), None, []
-    while pos + 8 <= len(data):
-        length, tag = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
-            raise ValueError("truncated PNG chunk")
-        if tag == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif tag == b"IDAT":
-            idat.append(body)
-        elif tag == b"IEND":
-            break
-        pos += 12 + length
-    if header is None or not idat:
-        raise ValueError("PNG without IHDR or IDAT")
-    w, h, depth, colour_type, _, _, interlace = header
-    if depth != 16 or colour_type not in _CHANNELS or interlace:
-        raise ValueError("only non-interlaced 16-bit PNGs are decoded here")
-    bpp = 2 * _CHANNELS[colour_type]
-    stride = w * bpp
-    raw = np.frombuffer(zlib.decompress(b"".join(idat)), np.uint8)
-    if raw.size != h * (stride + 1):
-        raise ValueError(f"PNG data holds {raw.size} bytes, expected {h * (stride + 1)}")
-    rows = raw.reshape(h, stride + 1)
-    out = np.empty((h, stride), np.uint8)
-    prior = np.zeros(stride, np.uint8)
-    for r in range(h):
-        out[r] = prior = _unfilter(int(rows[r, 0]), rows[r, 1:], prior, bpp)
-    return out.view(">u2").reshape(h, w, _CHANNELS[colour_type]).astype(np.uint16)
-
-
-def _unfilter(kind: int, line: np.ndarray, prior: np.ndarray, bpp: int) -> np.ndarray:
-    """Undo one PNG row filter (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth)."""
-    if kind == 0:
-        return line
-    if kind == 2:
-        return line + prior  # uint8 arithmetic wraps modulo 256, as the spec wants
-    if kind == 1:  # running sum along each byte lane
-        lanes = line.reshape(-1, bpp).astype(np.int64)
-        return (np.cumsum(lanes, axis=0) % 256).astype(np.uint8).ravel()
-    if kind not in (3, 4):
-        raise ValueError(f"unknown PNG filter type {kind}")
-    # Average and Paeth depend on the byte just reconstructed: sequential by definition.
-    cur, up = bytearray(line.tobytes()), prior.tobytes()
-    for i in range(len(cur)):
-        left = cur[i - bpp] if i >= bpp else 0
-        if kind == 3:
-            cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
-        else:
-            corner = up[i - bpp] if i >= bpp else 0
-            p = left + up[i] - corner
-            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - corner)
-            pred = left if pa <= pb and pa <= pc else (up[i] if pb <= pc else corner)
-            cur[i] = (cur[i] + pred) & 0xFF
-    return np.frombuffer(bytes(cur), np.uint8)
