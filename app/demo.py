@@ -1,6 +1,6 @@
 """The embedded demo target set (``resources/demo``): degraded cubes with clean references.
 
-The set is built by ``hiralign make-demo`` (see :mod:`hiralign.source`): its
+The set is built by ``hiralign make-demo`` (see :mod:`hiralign.demo`): its
 ``manifest.json`` lists each observation (``file``) and its clean reference (``clean``)
 and records the degradation task in ``config.task``.
 """

@@ -1,4 +1,4 @@
-"""Spectral upsampling, the synthetic source set and the embedded demo target set."""
+"""Spectral upsampling and the synthetic source set (the demo set: tests/test_demo.py)."""
 from __future__ import annotations
 
 import json
@@ -19,7 +19,7 @@ from hiralign.rgb_spectra import (
     srgb_encode,
     upsample_srgb,
 )
-from hiralign.source import DemoConfig, SourceConfig, load_cube_set, make_demo_set, make_source_cubes, skimage_image
+from hiralign.source import SourceConfig, load_cube_set, make_source_cubes, skimage_image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,30 +119,6 @@ def test_cube_set_errors(tmp_path):
         load_cube_set(tmp_path / "none")
     with pytest.raises(InputError, match="manifest.json is missing"):
         load_cube_set(tmp_path)
-
-
-def test_demo_set_pairs_observations_with_clean_references(tmp_path):
-    import torch
-
-    from hiralign.degrade import degrade
-
-    out = make_demo_set(tmp_path / "demo", DemoConfig(n=1, size=32))
-    observed, clean = load_cube_set(out), load_cube_set(out, "clean")
-    assert [c.name for c in observed] == [c.name for c in clean] == ["scene_00"]
-    expected = degrade(clean[0].to_torch()[None], "gaussian", 0)[0]
-    assert torch.allclose(observed[0].to_torch(), expected, atol=1e-6)
-    assert json.loads((out / "manifest.json").read_text())["config"]["illuminant"] == "A"
-
-
-def test_shipped_demo_set_is_small_and_complete():
-    demo = REPO / "resources" / "demo"
-    manifest = json.loads((demo / "manifest.json").read_text())
-    assert len(manifest["cubes"]) == 4
-    assert sum(p.stat().st_size for p in demo.rglob("*") if p.is_file()) < 6_000_000
-    observed, clean = load_cube_set(demo), load_cube_set(demo, "clean")
-    assert all(o.shape == c.shape == (96, 96, 31) for o, c in zip(observed, clean))
-    noise = np.std(observed[0].data - clean[0].data)
-    assert 10 / 255 < noise < 70 / 255
 
 
 def test_colour_science_leaves_no_fake_matplotlib_behind() -> None:
