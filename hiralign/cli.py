@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "info",
     "degrade",
     "metrics",
+    "noise",
     "make_source",
     "make_demo",
     "pretrain",
