@@ -15,6 +15,10 @@ patchnn    single-image patch nearest neighbours (GPNN); no weights, the default
            when no diffusion weights are present
 classic    flips, rotations, small affine/elastic warps, colour jitter
 shuffle    random tile shuffling (the paper's Eq. 54 counter-example)
+cleanprior the proxy RGB through an edge-preserving filter (TV, bilateral, guided): the
+           warp then acts as a guided non-local filter on the proxy's errors
+exact      rotations, zooms, mirrors and elastic fields with T known exactly
+           (``exact_views.exact_views`` returns T p directly; the warp is skipped)
 =========  ==========================================================================
 """
 from __future__ import annotations
@@ -29,14 +33,16 @@ from hiralign.errors import ConfigError
 from hiralign.progress import Progress
 
 #: Generator names, in the order the CLI and GUI list them.
-GENERATORS: tuple[str, ...] = ("patchnn", "classic", "shuffle", "unclip")
+GENERATORS: tuple[str, ...] = ("patchnn", "classic", "shuffle", "unclip", "cleanprior", "exact")
 
-#: name -> (module, generator class, settings class), imported on first use.
+#: name -> (module, generator class, config class), imported on first use.
 _REGISTRY: dict[str, tuple[str, str, str]] = {
-    "patchnn": ("hiralign.generate.patchnn", "PatchNNGenerator", "PatchNNSettings"),
-    "classic": ("hiralign.generate.classic", "ClassicGenerator", "ClassicSettings"),
-    "shuffle": ("hiralign.generate.shuffle", "ShuffleGenerator", "ShuffleSettings"),
-    "unclip": ("hiralign.generate.unclip", "UnCLIPGenerator", "UnCLIPSettings"),
+    "patchnn": ("hiralign.generate.patchnn", "PatchNNGenerator", "PatchNNConfig"),
+    "classic": ("hiralign.generate.classic", "ClassicGenerator", "ClassicConfig"),
+    "shuffle": ("hiralign.generate.shuffle", "ShuffleGenerator", "ShuffleConfig"),
+    "unclip": ("hiralign.generate.unclip", "UnCLIPGenerator", "UnCLIPConfig"),
+    "cleanprior": ("hiralign.generate.cleanprior", "CleanPriorGenerator", "CleanPriorSettings"),
+    "exact": ("hiralign.generate.exact_views", "ExactGenerator", "ExactSettings"),
 }
 
 
@@ -65,7 +71,7 @@ class Generator(Protocol):
 
 
 def settings_class(name: str) -> type:
-    """The settings dataclass of generator ``name``."""
+    """The config dataclass of generator ``name`` (e.g. :class:`~hiralign.generate.patchnn.PatchNNConfig`)."""
     module, _, settings = _lookup(name)
     return getattr(importlib.import_module(module), settings)
 
@@ -87,6 +93,29 @@ def get_generator(name: str, **settings: Any) -> Generator:
     return getattr(module, cls_name)(settings_cls(**settings))
 
 
+def check_available(name: str, config: Any) -> None:
+    """Check, without loading anything heavy, that generator ``name`` can run with ``config``.
+
+    Only unCLIP needs files beyond this package: its diffusion weights (and the optional
+    blur-robust CLIP encoder folder) must be present locally.
+
+    Raises:
+        ConfigError: unknown generator.
+        ModelError: weights that are missing or incomplete, naming the folder.
+    """
+    _lookup(name)
+    if str(name).strip().lower() == "unclip":
+        from pathlib import Path
+
+        from hiralign.errors import ModelError
+        from hiralign.generate.unclip_weights import resolve_model
+
+        resolve_model(getattr(config, "model", None), getattr(config, "local_files_only", True))
+        encoder = getattr(config, "clip_encoder", None)
+        if encoder and not Path(encoder).expanduser().is_dir():
+            raise ModelError(f"CLIP encoder folder {encoder} does not exist (from `hiralign clip-finetune`)")
+
+
 def default_generator_name(model: str | None = None) -> str:
     """``"unclip"`` when unCLIP weights are found locally (``model`` or the default), else ``"patchnn"``."""
     from hiralign.generate.unclip_weights import weights_available
@@ -101,4 +130,4 @@ def _lookup(name: str) -> tuple[str, str, str]:
     return _REGISTRY[key]
 
 
-__all__ = ["GENERATORS", "Generator", "default_generator_name", "get_generator", "settings_class"]
+__all__ = ["GENERATORS", "Generator", "check_available", "default_generator_name", "get_generator", "settings_class"]
