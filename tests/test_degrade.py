@@ -19,12 +19,13 @@ def _flat(device: torch.device, n: int = 2, bands: int = 31, size: int = 64, lev
 
 def test_tasks_and_descriptions_agree() -> None:
     assert D.TASKS == ("gaussian", "complex", "sr4", "deblur", "bandmiss", "inpaint")
-    assert set(D.DEGRADATIONS) == set(D.TASKS)
-    assert all(D.DEGRADATIONS[t].name == t and D.DEGRADATIONS[t].description for t in D.TASKS)
-    assert [D.scale_factor(t) for t in D.TASKS] == [1, 1, 4, 1, 1, 1]
+    assert D.ALL_TASKS == D.TASKS + ("sensor",)
+    assert set(D.DEGRADATIONS) == set(D.ALL_TASKS)
+    assert all(D.DEGRADATIONS[t].name == t and D.DEGRADATIONS[t].description for t in D.ALL_TASKS)
+    assert [D.scale_factor(t) for t in D.ALL_TASKS] == [1, 1, 4, 1, 1, 1, 1]
 
 
-@pytest.mark.parametrize("task", D.TASKS)
+@pytest.mark.parametrize("task", D.ALL_TASKS)
 def test_shape_dtype_device_and_rank_are_kept(task: str, device: torch.device) -> None:
     x = torch.rand(3, 8, 32, 32, device=device)
     y = D.degrade(x, task, 0)
@@ -34,7 +35,7 @@ def test_shape_dtype_device_and_rank_are_kept(task: str, device: torch.device) -
     assert torch.equal(x, x.clone())  # input untouched (pure)
 
 
-@pytest.mark.parametrize("task", ["gaussian", "complex", "bandmiss", "inpaint"])
+@pytest.mark.parametrize("task", ["gaussian", "complex", "bandmiss", "inpaint", "sensor"])
 def test_seed_reproducible_and_batch_position_independent(task: str, device: torch.device) -> None:
     x = torch.rand(3, 12, 24, 24, device=device)
     a = D.degrade(x, task, 7)
@@ -226,3 +227,80 @@ def test_degrade_cube_keeps_metadata_and_crops_for_sr4(small_cube: Cube) -> None
     assert lr.shape == (7, 9, 31)
     assert D.crop_to_scale(odd, "sr4").shape == (28, 36, 31)
     assert D.crop_to_scale(odd, "gaussian") is odd
+
+
+# ------------------------------------------------------------------------------ sensor
+def _noise_model(a, b, units: str = "normalised"):
+    from hiralign.noise import NoiseModel
+
+    a, b = tuple(float(v) for v in a), tuple(float(v) for v in b)
+    return NoiseModel(sigma=tuple(math.sqrt(v) for v in b), a=a, b=b, mean=(0.5,) * len(a),
+                      scale=(1.0,) * len(a), units=units)
+
+
+def test_sensor_variance_of_flat_patches_is_a_mu_plus_b(device: torch.device) -> None:
+    bands = 5
+    a = np.array([0.0, 1e-3, 4e-3, 1e-2, 3e-2])
+    b = np.array([1e-3, 1e-4, 4e-4, 1e-5, 2e-3])
+    model = _noise_model(a, b)
+    levels = torch.tensor([0.05, 0.3, 0.9], device=device)
+    x = levels.view(3, 1, 1, 1).expand(3, bands, 128, 128).contiguous()
+    noise = (D.degrade(x, "sensor", 11, noise=model) - x).cpu().double()
+    var = noise.var(dim=(-2, -1)).numpy()
+    expected = a[None, :] * levels.cpu().numpy()[:, None] + b[None, :]
+    np.testing.assert_allclose(var, expected, rtol=0.05)  # 16384 samples: 1.1 % standard error
+    assert abs(float(noise.mean())) < 1e-3
+    # The dict form (a run's noise.json) gives the same draw.
+    assert torch.equal(D.degrade(x, "sensor", 11, noise=model.to_dict()), D.degrade(x, "sensor", 11, noise=model))
+
+
+def test_sensor_without_a_model_draws_realistic_random_parameters(device: torch.device) -> None:
+    n, bands = 24, 3
+    x = torch.full((n, bands, 64, 64), 0.5, device=device)
+    x[..., 32:] = 0.0  # left half at 0.5, right half dark: separates a·μ from b per image
+    noise = (D.degrade(x, "sensor", 0) - x).cpu().double()
+    var_bright = noise[..., :32].var(dim=(-2, -1))
+    var_dark = noise[..., 32:].var(dim=(-2, -1))
+    a_est = ((var_bright - var_dark) / 0.5).clamp(min=0)
+    s_low, s_high = D.SENSOR_READ_SIGMA_RANGE
+    spread = D.SENSOR_BAND_SPREAD
+    sigma_dark = var_dark.sqrt()
+    assert float(sigma_dark.min()) > 0.8 * s_low / spread and float(sigma_dark.max()) < 1.2 * s_high * spread
+    assert float(sigma_dark.max() / sigma_dark.min()) > 10  # spans decades over images
+    a_low, a_high = D.SENSOR_GAIN_RANGE
+    assert float(a_est.max()) < 1.5 * a_high * spread and float(a_est.max()) > 10 * a_low
+    # Bands of one image differ, within the per-band spread.
+    ratio = sigma_dark.amax(dim=1) / sigma_dark.amin(dim=1)
+    assert float(ratio.max()) > 1.1 and float(ratio.max()) < 1.1 * spread ** 2
+
+
+@pytest.mark.parametrize("bands", [1, 16, 224])
+def test_sensor_is_band_count_agnostic(bands: int, device: torch.device) -> None:
+    x = torch.rand(2, bands, 16, 16, device=device)
+    assert D.degrade(x, "sensor", 3).shape == x.shape
+    model = _noise_model(np.full(bands, 1e-3), np.full(bands, 1e-4))
+    assert torch.equal(D.degrade(x, "sensor", 3, noise=model), D.degrade(x, "sensor", 3, noise=model))
+    with pytest.raises(InputError, match=f"{bands} bands but the data has {bands + 1}"):
+        D.degrade(torch.rand(1, bands + 1, 8, 8, device=device), "sensor", 0, noise=model)
+
+
+def test_a_noise_model_is_only_for_the_sensor_task() -> None:
+    model = _noise_model([1e-3], [1e-4])
+    with pytest.raises(ConfigError, match="only used by the sensor task"):
+        D.degrade(torch.rand(1, 1, 8, 8), "gaussian", 0, noise=model)
+    with pytest.raises(ConfigError, match="NoiseModel"):
+        D.degrade(torch.rand(1, 1, 8, 8), "sensor", 0, noise=[1, 2])  # type: ignore[arg-type]
+
+
+def test_degrade_cube_converts_a_counts_model_to_the_loaded_scale() -> None:
+    from hiralign.noise import NoiseModel
+
+    counts = np.full((96, 96, 2), 100.0)
+    cube = Cube(data=(counts / 65535).astype(np.float32), name="imec",
+                metadata={"scaling": {"divisor": 65535.0, "reason": "uint16 full scale"}})
+    model = NoiseModel(sigma=(3.0, 4.0), a=(0.2, 0.1), b=(6.0, 5.0), mean=(100.0, 100.0),
+                       scale=(65535.0, 65535.0), units="counts")
+    noisy = D.degrade_cube(cube, "sensor", 1, noise=model)
+    var_counts = ((noisy.data.astype(np.float64) - cube.data) * 65535).var(axis=(0, 1))
+    np.testing.assert_allclose(var_counts, [0.2 * 100 + 6, 0.1 * 100 + 5], rtol=0.06)
+    assert noisy.metadata["degradation"]["noise"]["units"] == "counts"
