@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import torch.nn as nn
 
     from hiralign.cube import Cube
+    from hiralign.noise import NoiseModel
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ class TrainConfig:
         log_every: steps between loss previews.
         state_every: steps between saved training states (0 = only on cancel and at the end).
         validate_every: steps between validation PSNRs (0 = only at the end).
+        noise: ``sensor`` task only: the targets' :class:`~hiralign.noise.NoiseModel` **on
+            the scale the network sees** (e.g. ``model.on_scale(1 / s, "normalised")`` for
+            cubes normalised by s), or its dict; None draws random sensor parameters
+            (source pretraining). Recorded in ``to_dict`` as JSON.
     """
 
     task: str
@@ -72,11 +77,15 @@ class TrainConfig:
     log_every: int = 10
     state_every: int = 100
     validate_every: int = 0
+    noise: NoiseModel | None = None
 
     def __post_init__(self) -> None:
-        from hiralign.degrade import check_task, scale_factor
+        from hiralign.degrade import as_noise_model, check_task, scale_factor
 
         check_task(self.task)
+        if self.noise is not None and self.task != "sensor":
+            raise ConfigError(f"a noise model is only used by the sensor task, not by {self.task}")
+        object.__setattr__(self, "noise", as_noise_model(self.noise))  # a dict from JSON becomes a model
         if self.steps < 0 or self.batch_size < 1 or self.patch_size < 4:
             raise ConfigError(f"need steps ≥ 0, batch size ≥ 1 and patch size ≥ 4 "
                               f"(got {self.steps}, {self.batch_size}, {self.patch_size})")
@@ -89,7 +98,9 @@ class TrainConfig:
             raise ConfigError(f"need lr > 0 and 0 ≤ lr_min ≤ lr (got {self.lr}, {self.lr_min})")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["noise"] = self.noise.to_dict() if self.noise is not None else None
+        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,8 +152,13 @@ class TrainResult:
                 "seconds_per_step": round(self.seconds_per_step, 4), "resumed_from": self.resumed_from}
 
 
-def make_validation_set(cubes: Sequence[Cube], task: str, seed: int = 0, size: int = 128) -> ValidationSet:
-    """Centre crops (side ``size``, or less for small cubes) degraded once with ``seed``."""
+def make_validation_set(cubes: Sequence[Cube], task: str, seed: int = 0, size: int = 128,
+                        noise: NoiseModel | dict | None = None) -> ValidationSet:
+    """Centre crops (side ``size``, or less for small cubes) degraded once with ``seed``.
+
+    ``noise`` is the ``sensor`` task's model on the scale of the cubes' data (as in
+    :attr:`TrainConfig.noise`).
+    """
     import torch
 
     from hiralign.degrade import degrade, scale_factor
@@ -153,7 +169,7 @@ def make_validation_set(cubes: Sequence[Cube], task: str, seed: int = 0, size: i
     side = min(size, *(min(c.height, c.width) for c in cubes))
     side -= side % scale
     clean = torch.stack([_centre_crop(c.to_torch(), side) for c in cubes])
-    return ValidationSet(degraded=degrade(clean, task, seed), clean=clean)
+    return ValidationSet(degraded=degrade(clean, task, seed, noise=noise), clean=clean)
 
 
 def validate(model: nn.Module, validation: ValidationSet, device: torch.device) -> float:
@@ -246,7 +262,7 @@ def train(
                 clean = augment(clean, patch_gen)
             clean = clean.to(device, non_blocking=True)
             with torch.no_grad():
-                degraded = degrade(clean, config.task, degrade_gen)
+                degraded = degrade(clean, config.task, degrade_gen, noise=config.noise)
             loss = loss_fn(model(degraded), clean)
             if not torch.isfinite(loss):
                 raise ConfigError(f"the training loss became {float(loss)} at step {run.step + 1}; "

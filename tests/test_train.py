@@ -184,3 +184,39 @@ def test_pretrain_command_writes_a_checkpoint_and_resumes(tmp_path):
     assert not (tmp_path / ".model.train_state.pt").exists()
     assert main(args[:-2] + ["--arch-args", "[1]"]) == 2
     assert main(["pretrain", "--task", "gaussian", "--source", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+def _sensor_noise(bands=5, a=2e-3, b=4e-4):
+    from hiralign.noise import NoiseModel
+
+    return NoiseModel(sigma=(b ** 0.5,) * bands, a=(a,) * bands, b=(b,) * bands, mean=(0.5,) * bands,
+                      scale=(1.0,) * bands, units="normalised")
+
+
+def test_sensor_task_trains_on_the_given_noise_model_and_records_it(tmp_path):
+    cubes = _cubes()
+    noise = _sensor_noise()
+    config = _config(task="sensor", noise=noise.to_dict())  # a dict from a run's noise.json is accepted
+    assert config.noise == noise
+    recorded = json.loads(json.dumps(config.to_dict()))
+    assert recorded["noise"]["a"] == list(noise.a) and TrainConfig(**recorded) == config
+    validation = make_validation_set(cubes[:1], "sensor", size=16, noise=noise)
+    residual = (validation.degraded - validation.clean).double()
+    expected = float((noise.a[0] * validation.clean.double() + noise.b[0]).mean())
+    assert float(residual.var()) == pytest.approx(expected, rel=0.15)
+    state = tmp_path / "state.pt"
+    result = train(_model(), CubeSampler(cubes), config, validation=validation, state_path=state, device="cpu")
+    assert result.steps == 6 and all(np.isfinite(result.losses))
+    # Another noise model is another run: resuming with it is refused.
+    with pytest.raises(ConfigError, match="noise"):
+        train(_model(), CubeSampler(cubes), _config(task="sensor", noise=_sensor_noise(b=1e-3), steps=8),
+              state_path=state, resume=True, device="cpu")
+    # Without a model (source pretraining) the sensor task draws random parameters.
+    assert train(_model(), CubeSampler(cubes), _config(task="sensor", steps=2), device="cpu").steps == 2
+
+
+def test_a_noise_model_for_another_task_or_band_count_is_refused():
+    with pytest.raises(ConfigError, match="only used by the sensor task"):
+        _config(task="gaussian", noise=_sensor_noise())
+    with pytest.raises(InputError, match="3 bands but the data has 5"):
+        train(_model(), CubeSampler(_cubes()), _config(task="sensor", noise=_sensor_noise(bands=3)), device="cpu")
