@@ -23,20 +23,55 @@ INDEX_WISE_TOLERANCE_NM = 40.0
 
 
 def resample_bands(cube: Cube, wavelengths: np.ndarray) -> Cube:
-    """Linearly interpolate ``cube`` onto ``wavelengths`` (nm), clamping outside its range."""
+    """Linearly interpolate ``cube`` onto ``wavelengths`` (nm), clamping outside its range.
+
+    Band metadata moves with the values: each new band's fwhm is interpolated with the
+    same weights, a new band is bad when a bad band contributes to it, and the no-data
+    mask is the union of the contributing bands' masks. Resampling back onto the
+    wavelengths a cube was resampled from restores their fwhm and bad bands exactly
+    (the round trip ``match_bands`` → restore → back does this).
+    """
     source = cube.wavelengths_or_default()
     target = np.asarray(wavelengths, dtype=np.float64)
-    # Interpolation weights along the band axis: a (B_new, B_old) sparse-ish matrix.
-    idx = np.clip(np.searchsorted(source, target) - 1, 0, len(source) - 2) if len(source) > 1 else None
-    if idx is None:
-        data = np.repeat(cube.data, len(target), axis=2)
+    # Each new band j mixes source bands lo[j] and lo[j] + 1 with weights (1 - frac, frac).
+    if len(source) > 1:
+        lo = np.clip(np.searchsorted(source, target) - 1, 0, len(source) - 2)
+        frac = np.clip((target - source[lo]) / (source[lo + 1] - source[lo]), 0.0, 1.0)
+        hi = lo + 1
     else:
-        left, right = source[idx], source[idx + 1]
-        frac = np.clip((target - left) / (right - left), 0.0, 1.0).astype(np.float32)
-        data = cube.data[:, :, idx] * (1 - frac) + cube.data[:, :, idx + 1] * frac
-    out = Cube(data=data.astype(np.float32), wavelengths=target, name=cube.name, metadata=dict(cube.metadata))
-    out.metadata["resampled_from_bands"] = int(cube.n_bands)
-    return out
+        lo = hi = np.zeros(len(target), dtype=np.int64)
+        frac = np.zeros(len(target))
+    f32 = frac.astype(np.float32)
+    data = cube.data[:, :, lo] * (1 - f32) + cube.data[:, :, hi] * f32
+    uses_lo, uses_hi = frac < 1.0, frac > 0.0
+    fwhm = None
+    if cube.fwhm is not None:
+        fwhm = cube.fwhm[lo] * (1 - frac) + cube.fwhm[hi] * frac
+    bad = np.zeros(cube.n_bands, dtype=bool)
+    bad[list(cube.bad_bands)] = True
+    new_bad = (bad[lo] & uses_lo) | (bad[hi] & uses_hi)
+    mask = None
+    if cube.mask is not None:
+        if cube.mask.shape[2] == 1:
+            mask = cube.mask
+        else:
+            mask = (cube.mask[:, :, lo] & uses_lo) | (cube.mask[:, :, hi] & uses_hi)
+    metadata = dict(cube.metadata)
+    origin = metadata.pop("resampled_from", None)
+    if origin is not None and len(origin["wavelengths"]) == target.size and np.allclose(origin["wavelengths"], target):
+        # Back onto the grid the cube came from: its own band metadata, not interpolated copies.
+        fwhm = None if origin["fwhm"] is None else np.asarray(origin["fwhm"], dtype=np.float64)
+        new_bad = np.zeros(target.size, dtype=bool)
+        new_bad[list(origin["bad_bands"])] = True
+        metadata.pop("resampled_from_bands", None)
+    else:
+        metadata["resampled_from_bands"] = int(cube.n_bands)
+        metadata["resampled_from"] = {"wavelengths": source.tolist(),
+                                      "fwhm": None if cube.fwhm is None else cube.fwhm.tolist(),
+                                      "bad_bands": list(cube.bad_bands)}
+    return Cube(data=data.astype(np.float32), wavelengths=target, fwhm=fwhm,
+                bad_bands=tuple(int(i) for i in np.flatnonzero(new_bad)), name=cube.name, metadata=metadata,
+                mask=mask)
 
 
 def match_bands(cube: Cube, bands: int, wavelengths: np.ndarray | None) -> tuple[Cube, bool]:

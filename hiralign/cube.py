@@ -2,8 +2,9 @@
 
 A :class:`Cube` is an (H, W, B) float32 array with optional per-band metadata:
 wavelengths in nm (increasing), full widths at half maximum in nm and a list of bad
-bands. Values are reflectance-like in [0, 1] (integer data is scaled by its full scale
-when loaded; see PROTOCOL.md).
+bands, and an optional no-data mask (a file's ``data ignore value`` samples). Values are
+reflectance-like in [0, 1] (integer data is scaled by its full scale when loaded; see
+PROTOCOL.md).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from hiralign.errors import InputError
 
 if TYPE_CHECKING:  # torch is heavy; import it only where tensors are made
     import torch
+    import xarray
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,10 @@ class Cube:
         bad_bands: indices of bands flagged bad (ENVI ``bbl`` = 0), sorted.
         name: a short name, usually the file stem.
         metadata: free-form extra information (source file, header keys, units...).
+        mask: samples without data (True), e.g. the file's ``data ignore value``:
+            (H, W, B), or (H, W, 1) when whole pixels are missing; None when every
+            sample holds data. Masked samples hold 0 in ``data`` (so networks see
+            finite values) and are written back as the ignore value on save.
     """
 
     data: np.ndarray
@@ -92,6 +98,7 @@ class Cube:
     bad_bands: tuple[int, ...] = ()
     name: str = "cube"
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    mask: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -123,6 +130,13 @@ class Cube:
         if bad and (bad[0] < 0 or bad[-1] >= bands):
             raise InputError(f"bad-band index out of range 0..{bands - 1}{where}")
         self.bad_bands = tuple(bad)
+        if self.mask is not None:
+            mask = np.asarray(self.mask, dtype=bool)
+            if mask.ndim == 2:
+                mask = mask[:, :, None]
+            if mask.shape[:2] != self.data.shape[:2] or mask.shape[2] not in (1, bands):
+                raise InputError(f"mask of shape {mask.shape} does not fit the cube's {self.data.shape}{where}")
+            self.mask = mask if mask.any() else None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -151,9 +165,15 @@ class Cube:
         return self.with_data(np.nan_to_num(self.data, nan=0.0, posinf=0.0, neginf=0.0))
 
     def with_data(self, data: np.ndarray, name: str | None = None) -> Cube:
-        """A cube with new data of the same band count and this cube's band metadata."""
-        return dataclasses.replace(self, data=data, name=self.name if name is None else name,
-                                   metadata=dict(self.metadata))
+        """A cube with new data of the same band count and this cube's band metadata.
+
+        The mask follows the new data's size: kept when the size is the same, repeated
+        when it is an integer multiple (super-resolution), any-reduced over blocks when
+        an integer fraction (a down-sampled observation), dropped otherwise.
+        """
+        new = np.asarray(data)
+        return dataclasses.replace(self, data=new, name=self.name if name is None else name,
+                                   metadata=dict(self.metadata), mask=_resize_mask(self.mask, new.shape[:2]))
 
     # ------------------------------------------------------------- wavelengths
     def wavelengths_or_default(self) -> np.ndarray:
@@ -198,7 +218,77 @@ class Cube:
                 or left + width > self.width:
             raise InputError(f"{self.name}: crop ({top}, {left}, {height}, {width}) outside the "
                              f"{self.height}×{self.width} image")
-        return self.with_data(self.data[top:top + height, left:left + width].copy())
+        out = self.with_data(self.data[top:top + height, left:left + width].copy())
+        if self.mask is not None:
+            out.mask = self.mask[top:top + height, left:left + width].copy()
+            out.mask = out.mask if out.mask.any() else None
+        return out
+
+    # ------------------------------------------------------------- xarray
+    def to_xarray(self) -> xarray.DataArray:
+        """The cube as an ``xarray.DataArray`` with dims (y, x, wavelength).
+
+        Coordinates: ``wavelength`` (nm, or band numbers when unknown), ``fwhm`` and
+        ``bad_band`` along it; masked samples are NaN; the name and JSON-safe metadata
+        are attributes. :meth:`from_xarray` is the way back.
+
+        Raises:
+            InputError: xarray is not installed (``pip install "hiralign[xarray]"``).
+        """
+        xr = _xarray()
+        data = self.data if self.mask is None else np.where(self.mask, np.float32(np.nan), self.data)
+        wl = self.wavelengths if self.wavelengths is not None else np.arange(1, self.n_bands + 1, dtype=np.float64)
+        coords: dict[str, Any] = {"wavelength": ("wavelength", wl, {"units": "nm" if self.wavelengths is not None
+                                                                    else "band number"})}
+        if self.fwhm is not None:
+            coords["fwhm"] = ("wavelength", self.fwhm, {"units": "nm"})
+        bad = np.zeros(self.n_bands, dtype=bool)
+        bad[list(self.bad_bands)] = True
+        coords["bad_band"] = ("wavelength", bad)
+        attrs = {k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float, bool))}
+        attrs["has_wavelengths"] = int(self.wavelengths is not None)
+        return xr.DataArray(data, dims=("y", "x", "wavelength"), coords=coords, name=self.name, attrs=attrs)
+
+    @classmethod
+    def from_xarray(cls, array: xarray.DataArray, name: str | None = None) -> Cube:
+        """A cube from a 3-D ``DataArray`` with a ``wavelength`` (or ``band``) dim.
+
+        The other two dims are (y, x) in the array's order; NaN samples become the mask.
+        Wavelengths are read from the ``wavelength`` coordinate (its ``units`` attribute,
+        else µm when all values are below 30), ``fwhm`` and ``bad_band`` from coordinates
+        along it.
+
+        Raises:
+            InputError: not 3-D, or no wavelength/band dimension.
+        """
+        if array.ndim != 3:
+            raise InputError(f"expected a 3-D DataArray (y, x, wavelength), not dims {array.dims}")
+        band_dim = next((d for d in array.dims if str(d).lower() in ("wavelength", "wavelengths", "band", "bands",
+                                                                     "lambda", "wl")), None)
+        if band_dim is None:
+            raise InputError(f"DataArray dims {array.dims}: none is a wavelength or band dimension")
+        spatial = [d for d in array.dims if d != band_dim]
+        arr = array.transpose(*spatial, band_dim)
+        values = np.asarray(arr.values, dtype=np.float32)
+        missing = ~np.isfinite(values)
+        mask = None
+        if missing.any():
+            mask = missing if not np.all(missing == missing[:, :, :1]) else missing[:, :, :1]
+            values = np.where(missing, np.float32(0), values)
+        wavelengths = fwhm = None
+        bad: tuple[int, ...] = ()
+        if band_dim in arr.coords and int(arr.attrs.get("has_wavelengths", 1)):
+            coord = arr.coords[band_dim]
+            if coord.dtype.kind in "iuf":
+                wavelengths = to_nanometres(np.asarray(coord.values, dtype=np.float64),
+                                            coord.attrs.get("units") or coord.attrs.get("unit"))
+        if "fwhm" in arr.coords:
+            fwhm = np.asarray(arr.coords["fwhm"].values, dtype=np.float64)
+        if "bad_band" in arr.coords:
+            bad = tuple(int(i) for i in np.flatnonzero(np.asarray(arr.coords["bad_band"].values, dtype=bool)))
+        meta = {k: v for k, v in arr.attrs.items() if k != "has_wavelengths"}
+        return cls(data=values, wavelengths=wavelengths, fwhm=fwhm, bad_bands=bad,
+                   name=name or str(array.name or "cube"), metadata=meta, mask=mask)
 
     # ------------------------------------------------------------- torch
     def to_torch(self, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -219,6 +309,28 @@ class Cube:
     def __repr__(self) -> str:
         wl = "none" if self.wavelengths is None else f"{self.wavelengths[0]:.1f}–{self.wavelengths[-1]:.1f} nm"
         return f"Cube({self.name!r}, shape={self.shape}, wavelengths={wl})"
+
+
+def _resize_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``mask`` brought to spatial ``shape`` (see :meth:`Cube.with_data`), or None."""
+    if mask is None or tuple(mask.shape[:2]) == tuple(shape):
+        return mask
+    (h, w), (nh, nw) = mask.shape[:2], shape
+    if nh % h == 0 and nw % w == 0 and nh // h == nw // w:
+        f = nh // h
+        return np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+    if h % nh == 0 and w % nw == 0 and h // nh == w // nw:
+        f = h // nh
+        return mask.reshape(nh, f, nw, f, mask.shape[2]).any(axis=(1, 3))
+    return None
+
+
+def _xarray() -> Any:
+    try:
+        import xarray
+    except ImportError:
+        raise InputError("xarray is not installed: pip install xarray (or hiralign[xarray])") from None
+    return xarray
 
 
 def _short(values: np.ndarray, n: int = 6) -> str:

@@ -221,4 +221,4 @@ def test_failed_save_leaves_the_old_file_and_no_temp_file(tmp_path, small_cube, 
 def test_var_is_ignored_with_a_warning_outside_containers(tmp_path, small_cube):
     path = save(small_cube, tmp_path / "c.tif")
     cube = load(path, var="cube")
-    assert any("--var 'cube' applies to MAT and NPZ files only" in w for w in cube.metadata["warnings"])
+    assert any("--var 'cube' applies to MAT, NPZ and HDF5/NetCDF files only" in w for w in cube.metadata["warnings"])

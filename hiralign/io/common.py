@@ -1,15 +1,16 @@
 """What every format reader shares: the raw cube a reader returns and how it becomes a Cube.
 
-Each reader (ENVI, MAT, PNG folder, NumPy, TIFF) only parses its format into a
-:class:`RawCube` — the array as stored plus whatever band metadata the file carries.
-:func:`finish_cube` then applies the same conventions to all of them (PROTOCOL.md "Data
-conventions"), so a rule is written once:
+Each reader (ENVI, MAT, PNG folder, NumPy, TIFF, HDF5/NetCDF) only parses its format
+into a :class:`RawCube` — the array as stored (or a window reader of it, see
+:mod:`hiralign.io.rows`) plus whatever band metadata the file carries.
+:func:`hiralign.io.convert.finish_cube` then applies the same conventions to all of them
+(PROTOCOL.md "Data conventions"), so a rule is written once:
 
 * integer data is divided by its full scale — the ENVI ``reflectance scale factor`` when
   the file has one, else the largest value of the data type (uint16: 65535, int16: 32767);
   negative integers stay negative. Float data is kept as stored (divided by a
   ``reflectance scale factor`` only when a header gives one);
-* ``data ignore value`` samples become 0;
+* ``data ignore value`` samples become 0 and form the cube's ``mask`` (written back on save);
 * wavelengths are converted to nm and must match the band count and increase; the
   caller's wavelengths fill in when the file has none;
 * NaN/Inf values are refused (with their count) unless they lie only in bands flagged bad
@@ -108,100 +109,13 @@ class LoadOptions:
         return cls(var=var, wavelengths=wl, zero_nonfinite=zero_nonfinite, keep_nonfinite=keep_nonfinite)
 
 
-# --------------------------------------------------------------------------- finishing
-def finish_cube(raw: RawCube, path: Path, options: LoadOptions, name: str | None = None) -> Cube:
-    """Apply the shared conventions to ``raw`` and build the :class:`Cube`.
-
-    Raises:
-        InputError: bad wavelengths, or NaN/Inf values the caller did not allow.
-    """
-    stored = np.asarray(raw.data)
-    if stored.ndim != 3:
-        raise InputError(f"{path}: expected a 3-D cube (H, W, bands) but found shape {stored.shape}")
-    if stored.dtype.kind == "c":
-        raise InputError(f"{path}: complex data ({stored.dtype}) is not supported")
-    if stored.dtype.kind not in "biuf":
-        raise InputError(f"{path}: data type {stored.dtype} is not numeric")
-    bands = stored.shape[2]
-    metadata: dict[str, Any] = {"source": str(path), "format": raw.format, "dtype": stored.dtype.name,
-                                **raw.metadata}
-
-    ignored = None
-    if raw.ignore_value is not None:
-        ignored = stored == raw.ignore_value  # compared by value, never wrapped into the dtype
-    data, scaling = _scale(stored, raw.scale_factor)
-    metadata["scaling"] = scaling
-    _warn_if_dark(path, stored.dtype.name, data, scaling)
-    if ignored is not None:
-        count = int(np.count_nonzero(ignored))
-        metadata["data_ignore_value"] = raw.ignore_value
-        metadata["ignored_values"] = count
-        if count:
-            data[ignored] = 0.0
-            warn(path, f"{count} values equal the data ignore value {raw.ignore_value:g}; set to 0")
-
-    wavelengths, order = _resolve_wavelengths(raw, path, bands, options.wavelengths, metadata)
-    fwhm = _band_vector(raw.fwhm, bands, "fwhm", path)
-    if fwhm is not None:
-        fwhm = fwhm * (_nm_per_unit(raw) if raw.fwhm_unit is None else nm_per(raw.fwhm_unit))
-    bbl = _band_vector(raw.bbl, bands, "bbl (bad-band list)", path)
-    if order is not None:
-        data = np.ascontiguousarray(data[:, :, order])
-        fwhm = None if fwhm is None else fwhm[order]
-        bbl = None if bbl is None else bbl[order]
-        if "default_bands" in metadata:
-            position = np.argsort(order)
-            metadata["default_bands"] = [int(position[b]) for b in metadata["default_bands"]]
-    bad_bands: tuple[int, ...] = ()
-    if bbl is not None:
-        bad_bands = tuple(int(i) for i in np.flatnonzero(bbl == 0))
-
-    _handle_nonfinite(data, path, bad_bands, options, metadata)
-    try:
-        return Cube(data=data, wavelengths=wavelengths, fwhm=fwhm, bad_bands=bad_bands,
-                    name=name or cube_name(path), metadata=metadata)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-
-
+# --------------------------------------------------------------------------- band metadata
 def cube_name(path: Path) -> str:
     """A short name for the cube stored at ``path`` (the file stem)."""
     return path.name if path.is_dir() else path.stem
 
 
-def full_scale(dtype: np.dtype) -> float:
-    """The largest value of an integer dtype (1 for bool)."""
-    if dtype.kind == "b":
-        return 1.0
-    return float(np.iinfo(dtype).max)
-
-
-def _scale(stored: np.ndarray, scale_factor: float | None) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """float32 data divided by the file's scale factor or the integer full scale."""
-    data = np.array(stored, dtype=np.float32, order="C")  # always a private copy
-    if scale_factor is not None and scale_factor not in (0.0, 1.0) and np.isfinite(scale_factor):
-        data /= np.float32(scale_factor)
-        return data, {"divisor": float(scale_factor), "reason": "reflectance scale factor"}
-    if stored.dtype.kind in "biu":
-        divisor = full_scale(stored.dtype)
-        if divisor != 1.0:
-            data /= np.float32(divisor)
-        return data, {"divisor": divisor, "reason": f"{stored.dtype.name} full scale"}
-    return data, None
-
-
-def _warn_if_dark(path: Path, stored_dtype: str, data: np.ndarray, scaling: dict[str, Any] | None) -> None:
-    """Say so when integer data fills only a sliver of its type's range (a 10-bit sensor in uint16)."""
-    if scaling is None or scaling["reason"] == "reflectance scale factor" or scaling["divisor"] <= 255:
-        return
-    top = float(np.max(data)) if data.size else 0.0
-    if 0.0 < top < 1.0 / 16.0:
-        warn(path, f"{stored_dtype} values reach only {top * scaling['divisor']:.0f} of {scaling['divisor']:.0f} "
-                   f"(max {top:.4f} after scaling by the full scale); the sensor likely has fewer bits, "
-                   "so the cube is dark")
-
-
-def _nm_per_unit(raw: RawCube) -> float:
+def nm_per_unit(raw: RawCube) -> float:
     """Factor from the file's wavelength unit to nm (fwhm shares that unit).
 
     Widths alone cannot reveal their unit (3.4 nm and 0.01 µm are both small), so the
@@ -230,7 +144,7 @@ def nm_per_guessed(wavelengths: Any) -> float:
     return 1.0
 
 
-def _band_vector(values: Any, bands: int, what: str, path: Path) -> np.ndarray | None:
+def band_vector(values: Any, bands: int, what: str, path: Path) -> np.ndarray | None:
     """A per-band vector, or None (with a warning) when its length is wrong."""
     if values is None:
         return None
@@ -245,7 +159,7 @@ def _band_vector(values: Any, bands: int, what: str, path: Path) -> np.ndarray |
     return vec
 
 
-def _resolve_wavelengths(raw: RawCube, path: Path, bands: int, given: np.ndarray | None,
+def resolve_wavelengths(raw: RawCube, path: Path, bands: int, given: np.ndarray | None,
                          metadata: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The file's wavelengths in nm, else the caller's; checked against the band count.
 
@@ -319,7 +233,7 @@ def wavelength_problem(wl: np.ndarray, bands: int, allow_unsorted: bool = False)
     return None
 
 
-def _handle_nonfinite(data: np.ndarray, path: Path, bad_bands: Sequence[int], options: LoadOptions,
+def handle_nonfinite(data: np.ndarray, path: Path, bad_bands: Sequence[int], options: LoadOptions,
                       metadata: dict[str, Any]) -> None:
     """Zero, keep or refuse NaN/Inf values (in place), recording what was done."""
     finite = np.isfinite(data)

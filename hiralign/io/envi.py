@@ -1,34 +1,30 @@
-"""ENVI cubes (.hdr + .img/.raw/.dat/.bsq/.bil/.bip), read and written with ``spectral``.
+"""ENVI cubes (.hdr + .img/.raw/.dat/.bsq/.bil/.bip/.hyspex/.bin): reading (writing: :mod:`.envi_write`).
 
 Reading: the header is parsed here, not by ``spectral.envi.open``, because real headers
 carry oddities that spectral either rejects with a bare ``EnviHeaderParsingError`` or
 passes silently: mixed-case keys (``Wavelength``), vendor keys such as ``errors =
 {recover}``, comment lines from the capture software, fwhm/bbl lists of the wrong length,
 an unterminated ``{`` block. :func:`read_header` repairs or skips each of these with a
-warning (logged, and kept in ``cube.metadata["warnings"]``) saying what it did, and the clean dict goes to
-spectral's lower-level interleave classes (``BsqFile``/``BilFile``/``BipFile`` via
-``envi.gen_params``), which do the actual BSQ/BIL/BIP reading. No spectral setting is
-changed, so other users of the library in the same process are unaffected.
-
-Writing: BSQ float32 little-endian data plus a header written by
-``spectral.envi.write_envi_header`` with wavelength (nm), fwhm, bbl and default bands, both
-files written atomically (data first, so a header never points at a partial file).
+warning (logged, and kept in ``cube.metadata["warnings"]``) saying what it did. The data
+file is then memory-mapped with numpy in its own layout (BSQ/BIL/BIP, either byte order,
+after ``header offset``) and handed on as an :class:`~hiralign.io.rows.AxesRows`, so
+loading converts it window by window and :func:`hiralign.io.open_cube` streams it
+without reading the rest. No spectral setting is changed.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hiralign.atomic import atomic_path
-from hiralign.cube import Cube
 from hiralign.errors import InputError, MissingFileError
-from hiralign.io.common import RawCube, good_band_list, warn
+from hiralign.io.common import RawCube, warn
+from hiralign.io.rows import AxesRows
 
-#: Suffixes of ENVI data files, tried in this order beside a header.
-DATA_SUFFIXES = (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", "")
+#: Suffixes of ENVI data files, tried in this order beside a header (spectral's known
+#: suffixes plus the interleave names; HySpex cameras write ``.hyspex``).
+DATA_SUFFIXES = (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", ".hyspex", ".bin", "")
 #: ENVI ``data type`` codes this loader reads, with their numpy types.
 DATA_TYPES = {1: "u1", 2: "i2", 3: "i4", 4: "f4", 5: "f8", 12: "u2", 13: "u4", 14: "i8", 15: "u8"}
 _COMPLEX_TYPES = {6: "complex64", 9: "complex128"}
@@ -189,8 +185,6 @@ def read_envi(path: Path) -> RawCube:
         MissingFileError: the header or the data file is absent.
         InputError: malformed header, unsupported data type, truncated data file.
     """
-    from spectral.io import bilfile, bipfile, bsqfile, envi
-
     header, data_file = header_and_data(path)
     h = read_header(header)
     for key in _REQUIRED:
@@ -231,19 +225,12 @@ def read_envi(path: Path) -> RawCube:
     if size > needed:
         warn(data_file, f"{size - needed} bytes beyond what the header describes; ignored")
 
-    clean = {**h, "interleave": interleave, "byte order": str(byte_order), "header offset": str(offset),
-             "data type": str(code)}
-    params = envi.gen_params(clean)
-    params.filename = os.fspath(data_file)
-    reader = {"bsq": bsqfile.BsqFile, "bil": bilfile.BilFile, "bip": bipfile.BipFile}[interleave]
-    img = reader(params, clean)
-    try:
-        # A (lines, samples, bands) view of the file's own memory map (it outlives the
-        # reader); finish_cube makes the one float32 copy. Without a map, spectral reads.
-        data = img.open_memmap(interleave="bip") if img.using_memmap else np.asarray(
-            img.load(dtype=img.dtype, scale=False))
-    finally:
-        img.fid.close()
+    dtype = np.dtype(DATA_TYPES[code]).newbyteorder("<" if byte_order == 0 else ">")
+    # The file's own layout, and where (y, x, band) sit in it.
+    layout = {"bsq": ((bands, lines, samples), (1, 2, 0)), "bil": ((lines, bands, samples), (0, 2, 1)),
+              "bip": ((lines, samples, bands), (0, 1, 2))}[interleave]
+    mapped = np.memmap(data_file, dtype=dtype, mode="r", offset=offset, shape=layout[0])
+    data = AxesRows(mapped, layout[1])
 
     metadata: dict[str, Any] = {"header": str(header), "data_file": str(data_file), "interleave": interleave,
                                 "byte_order": byte_order,
@@ -266,57 +253,3 @@ def read_envi(path: Path) -> RawCube:
         ignore_value=_float_key(h, "data ignore value", header),
         metadata=metadata,
     )
-
-
-# --------------------------------------------------------------------------- writing
-def envi_paths(path: Path) -> tuple[Path, Path]:
-    """The (header, data) paths ``save`` writes for a target named ``path``."""
-    if path.suffix.lower() == ".hdr":
-        return path, path.with_suffix(".img")
-    return path.with_suffix(".hdr"), path
-
-
-#: Header keys copied from a loaded cube's header when it is saved again.
-_PASSTHROUGH_KEYS = ("sensor type", "acquisition date", "acquisition time", "map info",
-                     "coordinate system string", "x start", "y start", "band names")
-
-
-def write_envi(cube: Cube, path: Path, compress: bool = False) -> Path:
-    """Write ``cube`` as ENVI BSQ float32 (lossless) and return the header path.
-
-    ENVI data files are never compressed; ``compress`` is accepted and warned about.
-    """
-    from spectral.io import envi
-
-    header, data_file = envi_paths(path)
-    if compress:
-        warn(path, "ENVI data files are stored uncompressed")
-    h, w, b = cube.shape
-    meta: dict[str, Any] = {
-        "description": f"hiralign cube {cube.name}",
-        "samples": w, "lines": h, "bands": b, "header offset": 0, "file type": "ENVI Standard",
-        "data type": 4, "interleave": "bsq", "byte order": 0,
-    }
-    old = cube.metadata.get("envi_header") or {}
-    for key in _PASSTHROUGH_KEYS:
-        if key in old and not (key == "band names" and len(old[key]) != b):
-            meta[key] = old[key]
-    if cube.wavelengths is not None:
-        meta["wavelength units"] = "Nanometers"
-        meta["wavelength"] = [repr(float(v)) for v in cube.wavelengths]
-    if cube.fwhm is not None:
-        meta["fwhm"] = [repr(float(v)) for v in cube.fwhm]
-    if cube.bad_bands:
-        meta["bbl"] = good_band_list(cube).tolist()
-    default_bands = cube.metadata.get("default_bands")
-    if default_bands and all(0 <= int(i) < b for i in default_bands):
-        meta["default bands"] = [int(i) + 1 for i in default_bands]
-    with atomic_path(header) as tmp_header:
-        with atomic_path(data_file) as tmp_data:
-            with open(tmp_data, "wb") as fh:
-                # BSQ: one band after another, each band row-major.
-                for band in range(b):
-                    fh.write(np.ascontiguousarray(cube.data[:, :, band], dtype="<f4").tobytes())
-        envi.write_envi_header(os.fspath(tmp_header), meta)
-    return header
-

@@ -24,6 +24,8 @@ from hiralign.io.common import RawCube, good_band_list
 from hiralign.io.variables import (
     BBL_NAMES,
     FWHM_NAMES,
+    IGNORE_NAMES,
+    SCALE_NAMES,
     UNIT_NAMES,
     WAVELENGTH_NAMES,
     Variable,
@@ -34,7 +36,7 @@ from hiralign.io.variables import (
 #: MATLAB classes that hold numbers a cube can be made of.
 NUMERIC_CLASSES = frozenset({"double", "single", "int8", "uint8", "int16", "uint16", "int32", "uint32",
                              "int64", "uint64"})
-_METADATA_NAMES = frozenset(WAVELENGTH_NAMES + FWHM_NAMES + BBL_NAMES + UNIT_NAMES)
+_METADATA_NAMES = frozenset(WAVELENGTH_NAMES + FWHM_NAMES + BBL_NAMES + UNIT_NAMES + SCALE_NAMES + IGNORE_NAMES)
 #: Above this many bytes a variable does not fit a v5 file (32-bit sizes); v7.3 is written.
 V5_LIMIT_BYTES = 2**31 - 1024
 _V73_USERBLOCK = 512
@@ -143,10 +145,13 @@ def _read_v73(path: Path, name: str, variables: list[Variable]) -> tuple[np.ndar
 
 
 # --------------------------------------------------------------------------- writing
-def write_mat(cube: Cube, path: Path, version: str = "auto", compress: bool = False) -> Path:
+def write_mat(cube: Cube, path: Path, version: str = "auto", compress: bool = False,
+              dtype: str | None = None) -> Path:
     """Write ``cube`` as a MAT file with variables ``cube`` (H, W, B single) and ``wavelengths``.
 
-    Also ``fwhm`` (nm) and ``bbl`` (1 good, 0 bad) when the cube has them.
+    Also ``fwhm`` (nm) and ``bbl`` (1 good, 0 bad) when the cube has them, and
+    ``reflectance_scale_factor`` / ``data_ignore_value`` when the stored values need them
+    (``dtype="input"`` writes e.g. uint16 counts).
 
     Args:
         cube: the cube to write.
@@ -154,9 +159,14 @@ def write_mat(cube: Cube, path: Path, version: str = "auto", compress: bool = Fa
         version: "5", "7.3" or "auto" (v5 unless the cube is too large for it).
         compress: deflate the data (30–60 % smaller on real cubes, ~50× slower to write).
     """
+    from hiralign.io.arrays import stored_data
+
+    data, extra = stored_data(cube, path, dtype)
     if version == "auto":
-        version = "7.3" if cube.data.nbytes > V5_LIMIT_BYTES else "5"
-    variables: dict[str, np.ndarray] = {"cube": cube.data}
+        version = "7.3" if data.nbytes > V5_LIMIT_BYTES else "5"
+    variables: dict[str, np.ndarray] = {"cube": data}
+    for key, value in extra.items():
+        variables[key.replace(" ", "_")] = np.asarray(value, dtype=np.float64).reshape(1, 1)
     if cube.wavelengths is not None:
         variables["wavelengths"] = cube.wavelengths.reshape(-1, 1)
     if cube.fwhm is not None:
@@ -175,8 +185,8 @@ def write_mat(cube: Cube, path: Path, version: str = "auto", compress: bool = Fa
     return path
 
 
-_MATLAB_CLASSES = {"float64": "double", "float32": "single", "uint8": "uint8", "int16": "int16",
-                   "uint16": "uint16", "int32": "int32", "uint32": "uint32"}
+_MATLAB_CLASSES = {"float64": "double", "float32": "single", "uint8": "uint8", "int8": "int8", "int16": "int16",
+                   "uint16": "uint16", "int32": "int32", "uint32": "uint32", "int64": "int64", "uint64": "uint64"}
 
 
 def _write_v73(target: Path, variables: dict[str, np.ndarray], compress: bool) -> None:

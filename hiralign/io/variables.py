@@ -22,6 +22,10 @@ UNIT_NAMES = ("wavelength_units", "wavelength_unit", "wavelengthunits", "wl_unit
 FWHM_NAMES = ("fwhm", "bandwidths", "band_widths")
 #: Names read as an ENVI-style bad-band list (1 = good, 0 = bad), one value per band.
 BBL_NAMES = ("bbl", "bad_band_list", "goodbands", "good_bands")
+#: Names read as the divisor of stored values (ENVI's ``reflectance scale factor``).
+SCALE_NAMES = ("reflectance_scale_factor", "scale_factor")
+#: Names read as the stored value meaning "no data" (ENVI's ``data ignore value``).
+IGNORE_NAMES = ("data_ignore_value", "nodata", "_fillvalue", "fill_value", "missing_value")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +114,8 @@ def band_info(namespaces: Sequence[Mapping[str, Any]], bands: int) -> dict[str, 
 
     Returns:
         Keyword arguments for :class:`RawCube`: ``wavelengths``, ``wavelength_unit``,
-        ``fwhm`` (nm), ``fwhm_unit`` and ``bbl`` (absent keys were not found).
+        ``fwhm`` (nm), ``fwhm_unit``, ``bbl``, ``scale_factor`` and ``ignore_value``
+        (absent keys were not found).
     """
     info: dict[str, Any] = {}
     for ns in namespaces:
@@ -133,7 +138,22 @@ def band_info(namespaces: Sequence[Mapping[str, Any]], bands: int) -> dict[str, 
         bbl = band_vector_candidate(ns, BBL_NAMES, bands)
         if bbl is not None and "bbl" not in info:
             info["bbl"] = bbl
+        for key, names in (("scale_factor", SCALE_NAMES), ("ignore_value", IGNORE_NAMES)):
+            found = find_named(ns, names)
+            if found is not None and key not in info:
+                value = scalar(found[1])
+                if value is not None:
+                    info[key] = value
     return info
+
+
+def scalar(value: Any) -> float | None:
+    """A one-element numeric value as a float (None otherwise)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    return float(arr[0]) if arr.size == 1 and np.isfinite(arr[0]) else None
 
 
 def clean_string(value: Any) -> str | None:
