@@ -167,9 +167,9 @@ def synthesize(generator: str, proxy: Cube, n: int, seed: int, settings: dict, d
 
     rgb = np.clip(proxy.pseudo_rgb(), 0, 1).astype(np.float32)
     if generator == "exact":
-        from hiralign.generate.exact_views import ExactSettings, exact_views
+        from hiralign.generate.exact_views import ExactConfig, exact_views
 
-        views = exact_views(proxy.data, n, seed, ExactSettings(**settings), proxy_rgb=rgb)
+        views = exact_views(proxy.data, n, seed, ExactConfig(**settings), proxy_rgb=rgb)
         return [(v.synthesized, v.operator, {**v.diagnostics, **v.params}) for v in views]
     guides = get_generator(generator, **settings).generate(rgb, n, seed)
     out = []

@@ -6,10 +6,10 @@ import pytest
 
 from hiralign.errors import ConfigError, InputError
 from hiralign.generate import GENERATORS, get_generator
-from hiralign.generate.cleanprior import CleanPriorSettings, clean_prior, guided_filter
+from hiralign.generate.cleanprior import CleanPriorConfig, clean_prior, guided_filter
 from hiralign.generate.exact_views import (
     MAX_REDRAWS,
-    ExactSettings,
+    ExactConfig,
     apply_operator,
     bilinear_operator,
     exact_views,
@@ -79,10 +79,10 @@ def test_views_are_row_stochastic_convex_and_reproducible(rng: np.random.Generat
 def test_gates(rng: np.random.Generator) -> None:
     proxy = rng.random((16, 16, 3)).astype(np.float32)
     # magnifying by ≥ 1.2 reuses proxy pixels: κ > 1.05 always, so every redraw is used up
-    (view,) = exact_views(proxy, 1, 0, ExactSettings(zoom_range=(1.2, 1.25), max_kappa=1.05))
+    (view,) = exact_views(proxy, 1, 0, ExactConfig(zoom_range=(1.2, 1.25), max_kappa=1.05))
     assert view.diagnostics["redraws"] == MAX_REDRAWS
     # a displacement gate that most draws pass stops at the first draw that does
-    (view,) = exact_views(proxy, 1, 0, ExactSettings(min_displacement_px=1.0))
+    (view,) = exact_views(proxy, 1, 0, ExactConfig(min_displacement_px=1.0))
     assert view.diagnostics["mean_displacement_px"] >= 1.0
 
 
@@ -96,9 +96,9 @@ def test_exact_input_errors(rng: np.random.Generator) -> None:
     with pytest.raises(InputError, match="differ in size"):
         exact_views(np.zeros((10, 10, 3)), 1, 0, proxy_rgb=np.zeros((12, 10, 3)))
     with pytest.raises(ConfigError, match="zoom_range"):
-        ExactSettings(zoom_range=(1.2, 0.9))
+        ExactConfig(zoom_range=(1.2, 0.9))
     with pytest.raises(ConfigError, match="elastic_grid"):
-        ExactSettings(elastic_grid=1)
+        ExactConfig(elastic_grid=1)
 
 
 def _noisy_steps(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +112,7 @@ def _noisy_steps(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def test_clean_prior_filters_remove_noise_and_keep_edges(rng: np.random.Generator, name: str,
                                                          strength: float) -> None:
     clean, noisy = _noisy_steps(rng)
-    out = clean_prior(noisy, CleanPriorSettings(filter=name, strength=strength))
+    out = clean_prior(noisy, CleanPriorConfig(filter=name, strength=strength))
     assert out.shape == noisy.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
     assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
     # the step survives: the two sides stay apart by most of their contrast
@@ -140,6 +140,6 @@ def test_clean_prior_generator_draws_strengths_per_seed(rng: np.random.Generator
     same = get_generator("cleanprior", spread=1.0).generate(noisy, 2, seed=1)
     np.testing.assert_array_equal(same[0], same[1])
     with pytest.raises(ConfigError, match="unknown filter"):
-        CleanPriorSettings(filter="median")
+        CleanPriorConfig(filter="median")
     with pytest.raises(ConfigError, match="spread"):
-        CleanPriorSettings(spread=0.5)
+        CleanPriorConfig(spread=0.5)

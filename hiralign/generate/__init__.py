@@ -41,8 +41,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "classic": ("hiralign.generate.classic", "ClassicGenerator", "ClassicConfig"),
     "shuffle": ("hiralign.generate.shuffle", "ShuffleGenerator", "ShuffleConfig"),
     "unclip": ("hiralign.generate.unclip", "UnCLIPGenerator", "UnCLIPConfig"),
-    "cleanprior": ("hiralign.generate.cleanprior", "CleanPriorGenerator", "CleanPriorSettings"),
-    "exact": ("hiralign.generate.exact_views", "ExactGenerator", "ExactSettings"),
+    "cleanprior": ("hiralign.generate.cleanprior", "CleanPriorGenerator", "CleanPriorConfig"),
+    "exact": ("hiralign.generate.exact_views", "ExactGenerator", "ExactConfig"),
 }
 
 

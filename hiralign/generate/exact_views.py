@@ -32,7 +32,7 @@ MAX_REDRAWS = 8
 
 
 @dataclasses.dataclass(frozen=True)
-class ExactSettings:
+class ExactConfig:
     """Settings of exact-transform views.
 
     Attributes:
@@ -98,7 +98,7 @@ def _reflect(index: np.ndarray, size: int) -> np.ndarray:
     return np.where(folded >= size, period - folded, folded)
 
 
-def draw_params(rng: np.random.Generator, height: int, width: int, s: ExactSettings) -> dict:
+def draw_params(rng: np.random.Generator, height: int, width: int, s: ExactConfig) -> dict:
     """Random view parameters (JSON-friendly) for an H × W image."""
     lo, hi = s.zoom_range
     params = {
@@ -162,7 +162,7 @@ def apply_operator(operator: Any, image: np.ndarray) -> np.ndarray:
     return np.asarray(operator @ flat, dtype=np.float32).reshape(height, width, channels)
 
 
-def _one_view(proxy: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, s: ExactSettings) -> ExactView:
+def _one_view(proxy: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, s: ExactConfig) -> ExactView:
     from hiralign.warp.diagnostics import overlap_constant, row_stochastic_error
 
     height, width = proxy.shape[:2]
@@ -192,7 +192,7 @@ def _one_view(proxy: np.ndarray, rgb: np.ndarray, rng: np.random.Generator, s: E
                      synthesized=apply_operator(operator, proxy), operator=operator, params=params, diagnostics=diag)
 
 
-def exact_views(proxy: np.ndarray, n: int, seed: int, settings: ExactSettings = ExactSettings(), *,
+def exact_views(proxy: np.ndarray, n: int, seed: int, settings: ExactConfig = ExactConfig(), *,
                 proxy_rgb: np.ndarray | None = None, progress: Progress | None = None) -> list[ExactView]:
     """``n`` exact views of one proxy: guide RGB, synthesized cube and T, no warp needed.
 
@@ -238,8 +238,8 @@ class ExactGenerator:
 
     name = "exact"
 
-    def __init__(self, settings: ExactSettings | None = None, **overrides: object) -> None:
-        base = settings or ExactSettings()
+    def __init__(self, settings: ExactConfig | None = None, **overrides: object) -> None:
+        base = settings or ExactConfig()
         self.settings = dataclasses.replace(base, **overrides) if overrides else base
 
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:
@@ -247,3 +247,7 @@ class ExactGenerator:
         rgb = check_rgb(rgb)
         views = exact_views(rgb, n, seed, self.settings, proxy_rgb=rgb, progress=progress)
         return [finish_variation(progress, v.guide_rgb) for v in views]
+
+
+#: The earlier name of :class:`ExactConfig` (the generators' *Settings → *Config rename).
+ExactSettings = ExactConfig
