@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import traceback
 from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from hiralign.errors import HiralignError
+from hiralign.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +48,7 @@ class ErrorReporter(QObject):
 
     def show_exception(self, exc: BaseException, title: str = "hiralign — error") -> None:
         """Show ``exc``: its message for user errors, type and message for internal ones."""
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        summary = str(exc) if isinstance(exc, HiralignError) else f"Internal error: {type(exc).__name__}: {exc}"
+        summary, details = describe(exc)
         self.show(summary, details, title)
 
     def close_all(self) -> None:

@@ -18,40 +18,26 @@ from __future__ import annotations
 import collections
 import logging
 import time
-import traceback
 from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from hiralign.errors import HiralignError
+from hiralign.errors import describe
 from hiralign.progress import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
-
-#: Preview keys starting with this prefix carry finished results: never throttled.
-RESULT_PREFIX = "result"
-
-
-def describe_exception(exc: BaseException) -> tuple[str, str]:
-    """A short user-facing message and the full traceback text for ``exc``."""
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    if isinstance(exc, HiralignError):
-        return str(exc), details
-    if isinstance(exc, MemoryError):
-        return "Out of memory: try a smaller image, fewer guides or a smaller batch.", details
-    return f"Internal error: {type(exc).__name__}: {exc}", details
 
 
 class QtProgress:
     """The :class:`~hiralign.progress.Progress` a worker function receives.
 
-    ``report`` and ``preview`` are called on the worker thread and forwarded as signals
-    of the owning job (queued onto the GUI thread). Reports are throttled to one per
-    ``min_interval_s`` (plus the final one) and image previews to one per key per
-    ``preview_interval_s`` so a tight loop cannot flood the event loop. Small values
-    (dicts such as loss points) and previews whose key starts with ``"result"`` (finished
-    results) are always delivered.
+    ``report``, ``preview`` and ``partial`` are called on the worker thread and forwarded
+    as signals of the owning job (queued onto the GUI thread). Reports are throttled to one
+    per ``min_interval_s`` (plus the final one) and image previews to one per key per
+    ``preview_interval_s`` so a tight loop cannot flood the event loop; small preview values
+    (dicts such as loss points) are always delivered. :meth:`partial` carries a finished
+    item's result (never throttled, never mixed with previews).
     """
 
     def __init__(self, job: Job, token: CancelToken, min_interval_s: float = 0.05,
@@ -72,11 +58,15 @@ class QtProgress:
 
     def preview(self, key: str, value: Any) -> None:
         now = time.monotonic()
-        if isinstance(value, np.ndarray) and not key.startswith(RESULT_PREFIX):
+        if isinstance(value, np.ndarray):
             if now - self._last_preview.get(key, 0.0) < self._preview_interval:
                 return
             self._last_preview[key] = now
         self._job.previewed.emit(str(key), value)
+
+    def partial(self, kind: str, value: Any) -> None:
+        """Deliver one finished item (e.g. one target's proxy) as the job's ``partial`` signal."""
+        self._job.partial.emit(str(kind), value)
 
     def check(self) -> None:
         if self.token.cancelled:
@@ -99,7 +89,7 @@ class _WorkerThread(QThread):
         except Cancelled:
             job.outcome_ready.emit("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the dialog
-            summary, details = describe_exception(exc)
+            summary, details = describe(exc)
             log.debug("job %s failed:\n%s", job.name, details)
             job.outcome_ready.emit("failed", (summary, details))
         else:
@@ -112,7 +102,8 @@ class Job(QObject):
     Signals:
         started: the worker thread began running.
         progressed(done, total, message): throttled progress reports.
-        previewed(key, value): live previews and streamed per-item results.
+        previewed(key, value): live previews (images, loss points), possibly throttled.
+        partial(kind, value): one finished item's result, as it completes (never throttled).
         finished(result): the function returned ``result``.
         failed(summary, details): it raised; short message and traceback text.
         cancelled: it stopped at a ``check()`` after :meth:`cancel`, or never started.
@@ -122,6 +113,7 @@ class Job(QObject):
     started = Signal()
     progressed = Signal(float, float, str)
     previewed = Signal(str, object)
+    partial = Signal(str, object)
     finished = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()

@@ -10,9 +10,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.errors import ErrorReporter
+from app.export import ExportActions
 from app.jobs import JobManager
 from app.opener import OPEN_FILTER, CubeOpener
-from app.panels.export import ExportActions
 from app.panels.pipeline_panel import PipelinePanel
 from app.panels.target_list import TargetList
 from app.runner import PipelineRunner
@@ -106,8 +106,16 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About hiralign", self.show_about))
 
-        self.exporter = ExportActions(self)
+        self.exporter = ExportActions(
+            session=self.session, prefs=self.prefs, errors=self.errors, jobs=self.jobs, parent=self,
+            figures=self.figure_widgets, tabs=self.tabs, spectra=self.spectrum, config=self.pipeline.config,
+            status=lambda message: self.statusBar().showMessage(message, 5000))
         self.exporter.populate(self.export_menu)
+
+    def figure_widgets(self) -> dict[str, QWidget]:
+        """The views File ▸ Export ▸ Figures renders, by file stem."""
+        return {"cube": self.cube_view.graphics, "spectra": self.spectrum.plot_widget,
+                "compare": self.compare_view.graphics, "warp": self.warp_view, "training": self.training_view}
 
     def _action(self, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -228,7 +236,7 @@ class MainWindow(QMainWindow):
         """Pay torch's first-use costs in the background now, not when a stage starts."""
         from app.stages import warm_up
 
-        job = self.jobs.submit("warm-up", warm_up, device=self.pipeline.settings().device)
+        job = self.jobs.submit("warm-up", warm_up, device=self.pipeline.device_box.currentText())
         job.failed.connect(lambda summary, details: log.warning("warm-up failed: %s\n%s", summary, details))
 
     def show_about(self) -> QMessageBox:

@@ -1,14 +1,13 @@
 """File ▸ Export ▸ *Run config for a cluster*: the clicked-together run as ``launch.sh``.
 
-The pipeline panel's settings and the target set's files become an :class:`AdaptConfig`
-and :func:`hiralign.distributed.write_launch_files` writes the script (plus a settings
+The pipeline panel's :class:`~hiralign.config.AdaptConfig` and the target set's files go
+to :func:`hiralign.launch.write_launch_files`, which writes the script (plus a settings
 JSON when warp or generator settings go beyond the command-line options), so a run set up
 in the window is launched headless — with ``torchrun`` or ``accelerate launch`` over
 several processes, or plain ``hiralign`` — unchanged.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,50 +27,26 @@ from PySide6.QtWidgets import (
 from hiralign.errors import ConfigError
 
 if TYPE_CHECKING:
-    from app.runner import PipelineSettings
     from app.session import Session
-    from hiralign.pipeline import AdaptConfig
+    from hiralign.config import AdaptConfig
 
-#: Launchers offered, as :func:`hiralign.distributed.run_command` names them.
+#: Launchers offered, as :func:`hiralign.launch.run_command` names them.
 LAUNCHERS = ("torchrun", "accelerate", "none")
 
 
-def adapt_config_for(settings: PipelineSettings) -> AdaptConfig:
-    """The :class:`AdaptConfig` that reproduces the pipeline panel's settings headless.
-
-    Only generator and warp settings that differ from their defaults are carried (the
-    generator's device is the run's ``--device``); no source model means the shipped one.
-    """
-    from app.runner import generator_settings
-    from hiralign.finetune import FinetuneConfig
-    from hiralign.generate import settings_class
-    from hiralign.pipeline import AdaptConfig
-    from hiralign.warp import WarpConfig
-
-    defaults = dataclasses.asdict(settings_class(settings.generator)())
-    generator = {k: v for k, v in generator_settings(settings).items() if k != "device" and defaults.get(k) != v}
-    warp: dict[str, Any] = {}
-    if settings.warp_config is not None:
-        defaults = dataclasses.asdict(WarpConfig())
-        warp = {k: v for k, v in dataclasses.asdict(settings.warp_config).items() if defaults[k] != v}
-    # The window finetunes on proxies only when nothing was synthesized; a headless run
-    # generates guides itself, so it keeps the paper's mode.
-    finetune = FinetuneConfig(steps=settings.steps, ratio=settings.ratio, seed=settings.seed)
-    return AdaptConfig(task=settings.task, model=str(settings.source_model) if settings.source_model else None,
-                       generator=settings.generator, generator_settings=generator,
-                       guides=settings.guides_per_proxy, warp_settings=warp, finetune=finetune,
-                       seed=settings.seed, device=settings.device)
-
-
-def export_run_config(session: Session, settings: PipelineSettings, folder: str | Path, run_dir: str,
+def export_run_config(session: Session, config: AdaptConfig, folder: str | Path, run_dir: str,
                       launcher: str = "torchrun", processes: int = 2) -> Path:
-    """Write ``folder/launch.sh`` for the session's target set; returns its path.
+    """Write ``folder/launch.sh`` reproducing the window's run on its target set; returns its path.
+
+    ``config`` is the pipeline panel's :class:`~hiralign.config.AdaptConfig` itself, so the
+    script's ``hiralign adapt`` rebuilds an equal config: the same seeds, guides, finetuning
+    mode and every warp and generator setting.
 
     Raises:
         ConfigError: no targets, a target that did not come from a file, or settings the
             command line cannot carry.
     """
-    from hiralign.distributed import write_launch_files
+    from hiralign.launch import write_launch_files
 
     if not session.targets:
         raise ConfigError("no target cubes: open the target set first")
@@ -87,7 +62,6 @@ def export_run_config(session: Session, settings: PipelineSettings, folder: str 
     if first is not None and all(w is not None and w.shape == first.shape and (w == first).all()
                                  for w in wavelengths):
         load_options["wavelengths"] = [float(w) for w in first]  # only used by files that lack them
-    config = adapt_config_for(settings)
     return write_launch_files(config, [str(t.path) for t in session.targets], run_dir, folder,
                               clean=clean, load_options=load_options, processes=processes, launcher=launcher)
 

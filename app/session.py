@@ -38,7 +38,9 @@ class Target:
         path: the file it came from (None for generated data).
         clean: the clean reference, when known (demo, or attached by the user).
         clean_path: the file the clean reference came from (for exported run configs).
-        proxy: p_i = Φ_src(x_i).
+        proxy: p_i = Φ_src(x_i), on the model's bands (what finetuning trains on).
+        proxy_rgb: r_i = Γ(p_i) as the run folder stores it (16-bit), what Generate and
+            Warp read.
         guides: generated guide RGBs g_ij, (H, W, 3) float32 in [0, 1].
         warps: warp results for each guide (same order), with ``synthesized``,
             ``transported_rgb``, ``coords``/``displacement`` (H, W, 2), ``diagnostics``.
@@ -53,11 +55,13 @@ class Target:
     clean: Cube | None = None
     clean_path: Path | None = None
     proxy: Cube | None = None
+    proxy_rgb: np.ndarray | None = None
     guides: list[np.ndarray] = dataclasses.field(default_factory=list)
     warps: list[Any] = dataclasses.field(default_factory=list)
     restored: Cube | None = None
     metrics: dict[str, Any] | None = None
     uid: int = dataclasses.field(default_factory=lambda: next(_UIDS))
+    _shown: dict[int, Cube] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -69,18 +73,30 @@ class Target:
 
     @property
     def synth(self) -> list[Cube]:
-        """The synthesized HSIs ỹ_ij = T_ij p_i, one per warped guide."""
+        """The synthesized HSIs ỹ_ij = T_ij p_i, one per warped guide (on the proxy's bands)."""
         if self.proxy is None:
             return []
         return [self.proxy.with_data(w.synthesized, name=f"{self.name} synth {j + 1}")
                 for j, w in enumerate(self.warps)]
 
+    def shown(self, cube: Cube) -> Cube:
+        """``cube`` on this target's bands, for display: a proxy or synthesized cube of a model
+        with another band set is resampled onto the target's wavelengths (cached)."""
+        if cube.n_bands == self.degraded.n_bands:
+            return cube
+        key = id(cube.data)  # the session replaces arrays, never edits them; setters clear the cache
+        if key not in self._shown:
+            from hiralign.bands import resample_bands
+
+            self._shown[key] = resample_bands(cube, self.wavelengths)
+        return self._shown[key]
+
     def layers(self) -> list[tuple[str, Cube]]:
-        """(label, cube) of every available layer, in display order."""
+        """(label, cube) of every available layer, in display order, all on the target's bands."""
         out: list[tuple[str, Cube]] = [("degraded", self.degraded)]
         if self.proxy is not None:
-            out.append(("proxy", self.proxy))
-        out.extend((f"synth {j + 1}", cube) for j, cube in enumerate(self.synth))
+            out.append(("proxy", self.shown(self.proxy)))
+        out.extend((f"synth {j + 1}", self.shown(cube)) for j, cube in enumerate(self.synth))
         if self.restored is not None:
             out.append(("restored", self.restored))
         if self.clean is not None:
@@ -150,8 +166,6 @@ class Session(QObject):
         self.adapted_checkpoint: Path | None = None
         #: Finetune loss history: list of (step, loss).
         self.loss_history: list[tuple[int, float]] = []
-        #: Source model the proxies came from (folder), recorded for provenance.
-        self.source_model: Path | None = None
 
     # -- target set --------------------------------------------------------------------
     def add_target(self, cube: Cube, path: str | Path | None = None, clean: Cube | None = None,
@@ -196,11 +210,14 @@ class Session(QObject):
         self.targets[index].metrics = None
         self.target_updated.emit(index)
 
-    def set_proxy(self, index: int, proxy: Cube) -> None:
+    def set_proxy(self, index: int, proxy: Cube, rgb: np.ndarray | None = None) -> None:
+        """A new proxy (and the RGB the run folder stores for it; Γ(proxy) when None)."""
         target = self.targets[index]
         target.proxy = proxy
+        target.proxy_rgb = rgb if rgb is not None else np.clip(proxy.pseudo_rgb(), 0, 1).astype(np.float32)
         target.guides, target.warps = [], []
         target.restored, target.metrics = None, None
+        target._shown.clear()
         self.target_updated.emit(index)
 
     def set_guides(self, index: int, guides: list[np.ndarray]) -> None:
@@ -211,6 +228,7 @@ class Session(QObject):
 
     def set_warps(self, index: int, warps: list[Any]) -> None:
         self.targets[index].warps = list(warps)
+        self.targets[index]._shown.clear()
         self.target_updated.emit(index)
 
     def set_evaluation(self, index: int, restored: Cube, metrics: dict[str, Any] | None) -> None:
@@ -228,8 +246,5 @@ class Session(QObject):
         self.training_updated.emit()
 
     # -- queries -----------------------------------------------------------------------
-    def proxies(self) -> list[Cube | None]:
-        return [t.proxy for t in self.targets]
-
     def has_clean_references(self) -> bool:
         return any(t.clean is not None for t in self.targets)

@@ -107,10 +107,10 @@ def main() -> int:
 
 def _make(name: str, settings: dict):
     from hiralign.generate import get_generator
-    from hiralign.generate.patchnn import PatchNNGenerator, PatchNNSettings
+    from hiralign.generate.patchnn import PatchNNConfig, PatchNNGenerator
 
     if name == "patchnn-gpnn":
-        return PatchNNGenerator(PatchNNSettings.gpnn())
+        return PatchNNGenerator(PatchNNConfig.gpnn())
     return get_generator(name, **settings)
 
 

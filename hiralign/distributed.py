@@ -10,14 +10,13 @@ Both start one process per GPU (or per CPU slot) and describe it in the environm
 (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``).
 :func:`process_group` reads that description, joins the process group (NCCL on CUDA,
 gloo on CPU), pins the process to ``cuda:LOCAL_RANK`` and returns the
-:class:`~hiralign.pipeline.Workers` the pipeline shards its per-image stages with. Aligned
+:class:`Workers` the pipeline shards its per-image stages with. Aligned
 finetuning wraps the restorer in :class:`~torch.nn.parallel.DistributedDataParallel`
 (:func:`data_parallel`): every process samples its own patches (seed + rank), gradients are
 averaged, only rank 0 writes the checkpoint, and each rank keeps its own resumable
 training state (:func:`rank_state_path`, :func:`agree_on_resume`).
 
-:func:`run_command` turns an :class:`~hiralign.pipeline.AdaptConfig` into the equivalent
-launcher command line, so a run set up in the GUI can be started on a cluster unchanged.
+The launcher command line of a run (``launch.sh``) is written by :mod:`hiralign.launch`.
 """
 from __future__ import annotations
 
@@ -26,17 +25,14 @@ import dataclasses
 import datetime
 import logging
 import os
-import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from hiralign.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
     import torch.nn as nn
-
-    from hiralign.pipeline import AdaptConfig, Workers
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +41,53 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = datetime.timedelta(hours=6)
 #: Environment variable overriding :data:`DEFAULT_TIMEOUT`, in minutes.
 TIMEOUT_ENV = "HIRALIGN_DIST_TIMEOUT_MIN"
-LAUNCHERS = ("accelerate", "torchrun", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Workers:
+    """This process's place among the processes sharing a run (1 of 1 when alone).
+
+    Attributes:
+        rank: index of this process.
+        size: number of processes.
+        barrier: waits until every process reached it.
+        device: the device this process must compute on (``cuda:LOCAL_RANK`` in a
+            multi-GPU job, see :func:`process_group`); None follows the config.
+    """
+
+    rank: int = 0
+    size: int = 1
+    barrier: Callable[[], None] = lambda: None
+    device: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, items: Sequence[Any]) -> list[Any]:
+        """Round-robin share of ``items`` handled by this process (each item exactly once)."""
+        return list(items[self.rank::self.size])
+
+    def todo(self, stage: str, items: Sequence[Any], done: Callable[[Any], bool]) -> list[Any]:
+        """This process's share of ``items`` that are not ``done`` yet.
+
+        Sharding comes first: every rank shares the same full list, so a fast rank's fresh
+        outputs cannot shift a slower rank's share (each item is handled exactly once).
+        """
+        mine = [item for item in self.share(items) if not done(item)]
+        if self.size > 1:
+            log.info("%s: rank %d of %d handles %s", stage, self.rank, self.size,
+                     ", ".join(_item_label(item) for item in mine) or "nothing")
+        return mine
+
+
+def _item_label(item: Any) -> str:
+    # (index, name) of per-target stages, (name, guide) of the warp stage
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], str):
+        return item[1]
+    if isinstance(item, tuple) and len(item) == 2:
+        return f"{item[0]}_g{item[1]}"
+    return str(item)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +167,6 @@ def process_group(device: str = "auto", environ: Mapping[str, str] | None = None
         device: the run's device setting ("auto", "cpu", "cuda", "cuda:N").
         environ: the environment to read (default ``os.environ``).
     """
-    from hiralign.pipeline import Workers
-
     launch = LaunchEnvironment.from_env(environ)
     if launch is None or launch.world_size == 1:
         yield Workers()
@@ -226,142 +266,3 @@ def agree_on_resume(state_path: Path, workers: Workers) -> int | None:
     state_path.unlink(missing_ok=True)
     workers.barrier()
     return None
-
-
-# ------------------------------------------------------------- command lines
-def run_command(
-    config: AdaptConfig,
-    targets: Sequence[str | Path],
-    out: str | Path,
-    *,
-    clean: Sequence[str | Path] | None = None,
-    load_options: Mapping[str, Any] | None = None,
-    processes: int = 2,
-    launcher: str = "accelerate",
-    settings_file: str | Path | None = None,
-) -> list[str]:
-    """The command line that runs this adaptation headless, e.g. on a GPU cluster.
-
-    Args:
-        config: the run's settings (as the GUI's pipeline panel built them).
-        targets: degraded target files.
-        out: the run folder.
-        clean: optional clean references, one per target.
-        load_options: :func:`hiralign.io.load` options (var, wavelengths, zero_nonfinite).
-        processes: processes (GPUs) per machine.
-        launcher: ``"accelerate"`` (``accelerate launch --multi_gpu``), ``"torchrun"``, or
-            ``"none"`` for a plain single-process ``hiralign adapt``.
-        settings_file: JSON file holding warp and extra generator settings, passed as
-            ``--config``; required when the config has such settings (see
-            :func:`write_launch_files`, which writes it).
-
-    Returns:
-        The argument list (join it with :func:`shlex.join` for a shell).
-
-    Raises:
-        ConfigError: a setting the command line cannot express, or an unknown launcher.
-    """
-    if launcher not in LAUNCHERS:
-        raise ConfigError(f"unknown launcher {launcher!r}; choose one of {', '.join(LAUNCHERS)}")
-    if processes < 1:
-        raise ConfigError(f"need at least one process (got {processes})")
-    if launcher == "none" or processes == 1:
-        prefix = ["hiralign"]
-    elif launcher == "accelerate":
-        prefix = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-                  "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hiralign"]
-    else:
-        prefix = ["torchrun", "--standalone", "--nproc_per_node", str(processes), "-m", "hiralign"]
-    return prefix + adapt_arguments(config, targets, out, clean=clean, load_options=load_options,
-                                    settings_file=settings_file)
-
-
-def extra_settings(config: AdaptConfig) -> dict[str, Any]:
-    """Settings only a ``--config`` JSON file can carry ({} when there are none)."""
-    generator = {k: v for k, v in config.generator_settings.items() if k != "model"}
-    extra: dict[str, Any] = {}
-    if config.warp_settings:
-        extra["warp"] = dict(config.warp_settings)
-    if generator:
-        extra["generator"] = generator
-    return extra
-
-
-def adapt_arguments(
-    config: AdaptConfig,
-    targets: Sequence[str | Path],
-    out: str | Path,
-    *,
-    clean: Sequence[str | Path] | None = None,
-    load_options: Mapping[str, Any] | None = None,
-    settings_file: str | Path | None = None,
-) -> list[str]:
-    """``adapt …`` arguments reproducing ``config`` exactly (see :func:`run_command`)."""
-    from hiralign.finetune import FinetuneConfig
-    from hiralign.proxy import TileConfig
-
-    fine, default_fine = config.finetune, FinetuneConfig()
-    if fine.seed != config.seed:
-        raise ConfigError(f"the command line seeds finetuning with --seed ({config.seed}); "
-                          f"finetune seed {fine.seed} cannot be expressed")
-    if fine.lr_min != default_fine.lr_min:
-        raise ConfigError(f"final learning rate {fine.lr_min} has no command-line option")
-    if config.tiles.batch != TileConfig().batch:
-        raise ConfigError(f"tile batch {config.tiles.batch} has no command-line option")
-    args = ["adapt", "--target", *map(str, targets), "--task", config.task, "--out", str(out)]
-    if config.model:
-        args += ["--model", str(config.model)]
-    args += ["--generator", config.generator, "--guides", str(config.guides)]
-    if "model" in config.generator_settings:
-        args += ["--generator-model", str(config.generator_settings["model"])]
-    if extra_settings(config):
-        if settings_file is None:
-            raise ConfigError("this run has warp or generator settings beyond the command-line options; "
-                              "give a settings file (write_launch_files writes one)")
-        args += ["--config", str(settings_file)]
-    if clean:
-        args += ["--clean", *map(str, clean)]
-    args += ["--seed", str(config.seed), "--steps", str(fine.steps), "--ratio", repr(fine.ratio),
-             "--mode", fine.mode, "--batch-size", str(fine.batch_size), "--patch-size", str(fine.patch_size),
-             "--lr", repr(fine.lr), "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
-             "--device", config.device]
-    options = dict(load_options or {})
-    if options.get("var"):
-        args += ["--var", str(options["var"])]
-    if options.get("wavelengths") is not None:
-        wl = options["wavelengths"]
-        args += ["--wavelengths", wl if isinstance(wl, str) else ",".join(f"{float(w):g}" for w in wl)]
-    if options.get("zero_nonfinite"):
-        args.append("--zero-nonfinite")
-    return args
-
-
-def write_launch_files(
-    config: AdaptConfig,
-    targets: Sequence[str | Path],
-    out: str | Path,
-    folder: str | Path,
-    **options: Any,
-) -> Path:
-    """Write ``folder/launch.sh`` (and ``folder/adapt_settings.json`` when needed).
-
-    The GUI's "export run config": copy the folder to a cluster login node and run
-    ``sh launch.sh`` (or submit it). ``options`` are those of :func:`run_command`.
-
-    Returns:
-        The script's path.
-    """
-    from hiralign.atomic import write_json, write_text
-
-    folder = Path(folder).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = None
-    if extra_settings(config):
-        settings = folder / "adapt_settings.json"
-        write_json(settings, extra_settings(config))
-    command = run_command(config, targets, out, settings_file=settings, **options)
-    script = folder / "launch.sh"
-    write_text(script, "#!/bin/sh\n# hiralign adapt, exported for a headless or multi-GPU run "
-                       "(see docs/distributed.md)\nset -e\n" + shlex.join(command) + "\n")
-    script.chmod(0o755)
-    return script

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -22,12 +22,36 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class ImageScore:
-    """Metrics of one restored image against its clean reference."""
+    """Metrics of one restored image against its clean reference (PROTOCOL.md).
+
+    Attributes:
+        image: the image's name.
+        psnr: mean of the per-band PSNRs, dB (peak 1).
+        ssim: mean of the per-band SSIMs.
+        sam: mean spectral angle, degrees.
+        psnr_per_band: (B,) PSNR of each band in dB, when asked for (``maps=True``).
+        sam_map: (H, W) spectral angle of each pixel in degrees, when asked for.
+    """
 
     image: str
     psnr: float
     ssim: float
     sam: float
+    psnr_per_band: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    sam_map: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The scalar metrics as a JSON-able dict (what reports record)."""
+        return {"image": self.image, "psnr": self.psnr, "ssim": self.ssim, "sam": self.sam}
+
+    def as_dict(self) -> dict[str, Any]:
+        """Scalars plus, when computed, the per-band PSNR and the SAM map (what the GUI shows)."""
+        out = self.summary()
+        if self.psnr_per_band is not None:
+            out["psnr_per_band"] = self.psnr_per_band
+        if self.sam_map is not None:
+            out["sam_map"] = self.sam_map
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +68,44 @@ class ModelScores:
 
     def as_dict(self) -> dict:
         return {"label": self.label, "mean": self.mean, "seconds": self.seconds,
-                "images": [dataclasses.asdict(s) for s in self.images]}
+                "images": [s.summary() for s in self.images]}
 
 
-def score_cube(restored: Cube, clean: Cube) -> ImageScore:
-    """PSNR / SSIM / SAM of one restored cube against its clean reference."""
-    from hiralign.metrics import all_metrics
+def score_cube(restored: Cube, clean: Cube, *, maps: bool = False) -> ImageScore:
+    """PSNR / SSIM / SAM of one restored cube against its clean reference: the one scorer.
 
-    values = all_metrics(restored.to_torch()[None], clean.to_torch()[None])
+    The CLI's reports, ``hiralign evaluate`` and the GUI's Evaluate stage all score here.
+
+    Args:
+        restored: (H, W, B) estimate.
+        clean: (H, W, B) reference; its name names the score.
+        maps: also keep the (B,) per-band PSNR and the (H, W) SAM map in degrees.
+    """
+    from hiralign.metrics import all_metrics, psnr_per_band, sam_map
+
+    est, ref = restored.to_torch()[None], clean.to_torch()[None]
+    values = all_metrics(est, ref)
+    extra: dict[str, Any] = {}
+    if maps:
+        extra = {"psnr_per_band": np.asarray(psnr_per_band(est, ref)).reshape(-1).astype(np.float32),
+                 "sam_map": np.asarray(sam_map(est, ref)).reshape(restored.shape[:2]).astype(np.float32)}
     return ImageScore(image=clean.name, psnr=float(values["psnr"]), ssim=float(values["ssim"]),
-                      sam=float(values["sam"]))
+                      sam=float(values["sam"]), **extra)
+
+
+def metrics_report(rows: dict[str, list[ImageScore]]) -> dict[str, Any]:
+    """The report of scored images: per image, means per label, and the gain adapted − source.
+
+    Args:
+        rows: label ("source", "adapted") -> one score per image, same order.
+    """
+    means = {label: {k: float(np.mean([getattr(s, k) for s in scores])) for k in ("psnr", "ssim", "sam")}
+             for label, scores in rows.items()}
+    report: dict[str, Any] = {"per_image": {label: [s.summary() for s in scores] for label, scores in rows.items()},
+                              "mean": means}
+    if "source" in means and "adapted" in means:
+        report["gain"] = {k: means["adapted"][k] - means["source"][k] for k in ("psnr", "ssim", "sam")}
+    return report
 
 
 def observe(clean: Sequence[Cube], task: str, seed: int) -> list[Cube]:

@@ -31,13 +31,13 @@ class FinetuneConfig:
     """Settings of aligned finetuning.
 
     Attributes:
-        steps: fixed step budget (equal for every compared row of a benchmark).
-        ratio: r, synthesized to proxy sampling ratio (paper default 3:1, Table VII).
-        mode: ``"hiralign"`` (proxies + synthesized), ``"proxy-only"`` or ``"generated-only"``.
+        steps: finetuning step budget (equal for every compared row of a benchmark).
+        ratio: r, synthesized:proxy sampling ratio (paper default 3, Table VII; 0 = proxies only).
+        mode: training pairs: hiralign (proxies + synthesized), proxy-only or generated-only
+            (the Table VI ablations).
         batch_size: patches per step.
         patch_size: clean patch side in pixels.
-        lr: initial Adam learning rate (lower than pretraining: the model is adapted, not
-            relearned).
+        lr: initial Adam learning rate (lower than pretraining: the model is adapted, not relearned).
         lr_min: final learning rate of the cosine decay.
         seed: patch sampling and degradation seed.
     """
@@ -57,6 +57,17 @@ class FinetuneConfig:
         if self.ratio < 0:
             raise ConfigError(f"the synthesized:proxy ratio must be ≥ 0 (got {self.ratio})")
 
+    @property
+    def pairs(self) -> str:
+        """Which training pairs this finetune really uses: the one place the mode is decided.
+
+        ``"hiralign"`` with ratio 0 samples no synthesized patch, so it is ``"proxy-only"``
+        (and needs no guides); otherwise the mode as set.
+        """
+        if self.mode == "hiralign" and self.ratio == 0:
+            return "proxy-only"
+        return self.mode
+
     def train_config(self, task: str) -> TrainConfig:
         """The training-loop settings this finetune runs with."""
         return TrainConfig(task=task, steps=self.steps, batch_size=self.batch_size,
@@ -70,9 +81,9 @@ def aligned_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config
     Raises:
         InputError: the mode needs a group that is empty.
     """
-    if config.mode == "proxy-only" or (config.mode == "hiralign" and config.ratio == 0):
+    if config.pairs == "proxy-only":
         return CubeSampler(list(proxies), name="proxies")
-    if config.mode == "generated-only":
+    if config.pairs == "generated-only":
         return CubeSampler(list(synthesized), name="synthesized cubes")
     if not synthesized:
         raise InputError("HIR-ALIGN finetuning needs synthesized cubes; run the warp stage first "

@@ -30,7 +30,7 @@ def _counting(steps: int, delay: float = 0.005, fail_at: int | None = None):
                 raise InputError("cube.hdr: band 3 is truncated")
             time.sleep(delay)
             progress.report(i + 1, steps, f"step {i + 1}")
-            progress.preview("result-step", np.full((2, 2), i, dtype=np.float32))
+            progress.partial("step", np.full((2, 2), i, dtype=np.float32))
         return {"steps": steps}
     return work
 
@@ -45,13 +45,13 @@ def test_job_reports_progress_previews_and_result_from_a_worker_thread(qtbot, jo
     job = jobs.submit("count", work)
     reports, previews = [], []
     job.progressed.connect(lambda d, t, m: reports.append((d, t, m)))
-    job.previewed.connect(lambda k, v: previews.append(v))
+    job.partial.connect(lambda k, v: previews.append(v))
     with qtbot.waitSignal(job.finished, timeout=10000) as blocker:
         pass
     assert blocker.args == [{"steps": 20}]
     assert seen_threads[0] is not threading.main_thread()
     assert reports[-1] == (20.0, 20.0, "step 20")
-    assert len(previews) == 20  # "result…" previews are never throttled
+    assert len(previews) == 20  # finished items (partial results) are never throttled
     assert previews[-1][0, 0] == 19
     assert job.state == "finished" and not jobs.busy
 

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.qt_log_ignore("propagateSizeHints")]
 BANDS = 16
 
 
-def _tiny_checkpoint(folder, bands=BANDS, task="gaussian"):
+def _tiny_checkpoint(folder, bands=BANDS, task="gaussian", wavelengths=None):
     import torch
 
     from hiralign.models import build_model
@@ -19,7 +19,8 @@ def _tiny_checkpoint(folder, bands=BANDS, task="gaussian"):
 
     torch.manual_seed(0)
     model = build_model("compact", bands, 1, features=8, depth=2)
-    config = CheckpointConfig(arch="compact", task=task, bands=bands, wavelengths=tuple(np.linspace(450, 650, bands)),
+    wl = np.linspace(450, 650, bands) if wavelengths is None else wavelengths
+    config = CheckpointConfig(arch="compact", task=task, bands=bands, wavelengths=tuple(wl),
                               args={"features": 8, "depth": 2})
     return save_checkpoint(model, folder, config, {"note": "random tiny test model"})
 
@@ -68,6 +69,7 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
     from hiralign.models.checkpoint import load_checkpoint, read_provenance
 
     session, panel = window.session, window.pipeline
+    panel.mode_box.setCurrentText("proxy-only")  # the mode is the config's, never guessed from the session
     assert not panel.buttons["finetune"].isEnabled()  # needs proxies first
     streamed = []
     session.target_updated.connect(streamed.append)
@@ -98,7 +100,7 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
     assert table.rowCount() == 3 and table.item(2, 0).text() == "mean"
     assert window.cube_view.layer_box.findText("restored") >= 0
 
-    from app.panels.export import export_checkpoint
+    from app.export import export_checkpoint
 
     exported = export_checkpoint(folder, tmp_path / "export" / "adapted")
     reloaded, _ = load_checkpoint(exported)
@@ -117,7 +119,7 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     session, panel, runner = window.session, window.pipeline, window.runner
     session.remove_target(0)  # one 32×32 scene keeps this test within seconds
     panel.generator_box.setCurrentText("patchnn")
-    panel.generator_settings = settings_class("patchnn")(coarsest_side=16, iterations=2, fine_iterations=1)
+    panel.generator_config = settings_class("patchnn")(coarsest_side=16, iterations=2, fine_iterations=1)
     panel.warp_config = WarpConfig(iterations=5, index="exact", preview_every=2)
     panel.guides_spin.setValue(2)
     ended = []
@@ -126,7 +128,7 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
     sources = []
     runner.previewed.connect(lambda key, value: images.append(key) if isinstance(value, np.ndarray) else None)
     runner.previewed.connect(lambda key, value: sources.append((runner.current_stage, key))
-                             if isinstance(value, np.ndarray) and not key.startswith("result-") else None)
+                             if isinstance(value, np.ndarray) else None)
     panel.run_all_button.click()
     qtbot.waitUntil(lambda: len(ended) == 5 or any(state != "finished" for _, state in ended), timeout=300000)
     assert ended == [(s, "finished") for s in ("proxy", "generate", "warp", "finetune", "evaluate")], \
@@ -170,6 +172,7 @@ def test_run_all_proxy_generate_warp_finetune_evaluate_on_a_tiny_cube(qtbot, win
 
 def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):
     session, panel, runner = window.session, window.pipeline, window.runner
+    panel.mode_box.setCurrentText("proxy-only")
     _run(qtbot, window, "proxy")
     proxies = [t.proxy for t in session.targets]
     panel.steps_spin.setValue(100000)
@@ -181,7 +184,7 @@ def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):
     assert blocker.args == ["finetune", "cancelled"]
     assert session.adapted_checkpoint is None and session.loss_history == []
     assert [t.proxy for t in session.targets] == proxies
-    assert not list((window.runner.work_dir).glob("adapted-*/config.json"))  # no half-written bundle
+    assert not list((window.runner.work_dir).glob("*/checkpoint/config.json"))  # no half-written bundle
     assert panel.buttons["finetune"].isEnabled() and not panel.cancel_button.isEnabled()
     assert "cancelled" in panel.status.text()
     assert window.errors.history == []
@@ -189,7 +192,8 @@ def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):
 
 def test_a_failing_stage_shows_the_error_dialog(qtbot, window, tmp_path):
     panel = window.pipeline
-    panel.set_source_model(_tiny_checkpoint(tmp_path / "wrong", bands=8))
+    # 8 bands over 900–1000 nm: the 450–650 nm targets cannot be resampled onto them
+    panel.set_source_model(_tiny_checkpoint(tmp_path / "wrong", bands=8, wavelengths=np.linspace(900, 1000, 8)))
     with qtbot.waitSignal(window.runner.stage_ended, timeout=60000) as blocker:
         panel.buttons["proxy"].click()
     assert blocker.args == ["proxy", "failed"]
@@ -201,19 +205,8 @@ def test_a_failing_stage_shows_the_error_dialog(qtbot, window, tmp_path):
     window.errors.close_all()
 
 
-def test_stages_missing_from_the_build_are_disabled_with_a_reason(qtbot, window, monkeypatch):
-    from app import stages
-
-    monkeypatch.setattr(stages, "unavailable_stages",
-                        lambda: {"warp": "The warp stage is not available in this build (test)."})
-    window.pipeline.update_buttons()
-    button = window.pipeline.buttons["warp"]
-    assert not button.isEnabled() and "not available in this build" in button.toolTip()
-    assert not window.pipeline.run_all_button.isEnabled()
-
-
 def test_export_writes_cubes_and_csv_atomically(qtbot, window, tmp_path):
-    from app.panels.export import export_cubes
+    from app.export import export_cubes
     from hiralign.io import load
 
     _run(qtbot, window, "proxy")

@@ -18,13 +18,14 @@ from scipy.ndimage import gaussian_filter
 from hiralign import io
 from hiralign.cli import build_parser
 from hiralign.commands.adapt import build
+from hiralign.config import AdaptConfig
 from hiralign.cube import Cube
-from hiralign.distributed import LaunchEnvironment, process_group, rank_state_path, run_command, write_launch_files
+from hiralign.distributed import LaunchEnvironment, Workers, process_group, rank_state_path
 from hiralign.errors import ConfigError
 from hiralign.finetune import FinetuneConfig
+from hiralign.launch import run_command, write_launch_files
 from hiralign.models import build_model
 from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, read_provenance, save_checkpoint
-from hiralign.pipeline import AdaptConfig, Workers
 from hiralign.proxy import TileConfig
 
 BANDS = 8
@@ -107,7 +108,7 @@ def test_shares_cover_every_item_once_whatever_is_already_done() -> None:
 # ------------------------------------------------------------ command export
 def test_run_command_round_trips_through_the_cli(tmp_path: Path) -> None:
     config = AdaptConfig(task="sr4", model="/models/sr", generator="patchnn",
-                         generator_settings={"scales": 5}, guides=2, warp_settings={"iterations": 50},
+                         generator_config={"noise_std": 4.0}, guides=2, warp={"iterations": 50},
                          finetune=FinetuneConfig(steps=120, ratio=2.0, batch_size=8, patch_size=32, lr=1e-4, seed=7),
                          tiles=TileConfig(tile=96, overlap=12), seed=7, device="cuda")
     targets = [tmp_path / "a scene.mat", tmp_path / "b.mat"]
@@ -120,7 +121,7 @@ def test_run_command_round_trips_through_the_cli(tmp_path: Path) -> None:
     rebuilt = build(build_parser().parse_args(hiralign_args)).config
     assert rebuilt == config
     assert json.loads((tmp_path / "export" / "adapt_settings.json").read_text()) == \
-        {"warp": {"iterations": 50}, "generator": {"scales": 5}}
+        {"warp": {"iterations": 50}, "generator": {"noise_std": 4.0}}
     assert "--var" in hiralign_args and "400,410,420" in hiralign_args
     torchrun = run_command(config, targets, "run", launcher="torchrun", processes=2,
                            settings_file=tmp_path / "export" / "adapt_settings.json")

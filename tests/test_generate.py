@@ -104,10 +104,10 @@ def test_patchnn_small_image_is_upscaled_and_returned_at_its_size(caplog: pytest
 
 
 def test_patchnn_gpnn_recipe_and_speed_settings_both_run(textured: np.ndarray) -> None:
-    from hiralign.generate.patchnn import PatchNNGenerator, PatchNNSettings
+    from hiralign.generate.patchnn import PatchNNConfig, PatchNNGenerator
 
-    slow = PatchNNGenerator(PatchNNSettings.gpnn(coarsest_side=12, iterations=2, fine_iterations=2, threads=1))
-    fast = PatchNNGenerator(PatchNNSettings(coarsest_side=12, iterations=2, fine_side=20, search_dims=16,
+    slow = PatchNNGenerator(PatchNNConfig.gpnn(coarsest_side=12, iterations=2, fine_iterations=2, threads=1))
+    fast = PatchNNGenerator(PatchNNConfig(coarsest_side=12, iterations=2, fine_side=20, search_dims=16,
                                             threads=1))
     for gen in (slow, fast):
         out = gen.generate(textured, 1, seed=1)[0]

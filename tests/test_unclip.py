@@ -40,12 +40,12 @@ def finetuned_encoder(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
     """(folder, result) of a short CLIP finetune of the tiny encoder on a few images."""
     import torch
 
-    from hiralign.generate.clip_finetune import ClipFinetuneSettings, finetune_clip_encoder
+    from hiralign.generate.clip_finetune import ClipFinetuneConfig, finetune_clip_encoder
 
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        settings = ClipFinetuneSettings(steps=16, batch_size=6, lr=1e-4, eval_images=6, blur_sigma=(1.0, 3.0),
+        settings = ClipFinetuneConfig(steps=16, batch_size=6, lr=1e-4, eval_images=6, blur_sigma=(1.0, 3.0),
                                         device="cpu")
         out = tmp_path_factory.mktemp("clip") / "encoder"
         return out, finetune_clip_encoder(_images(6), out, model=tiny_model, settings=settings)
@@ -234,13 +234,13 @@ def test_encoder_of_another_width_is_refused(tiny_model: Path, tmp_path) -> None
 
 
 def test_finetune_cancel_writes_nothing(tiny_model: Path, tmp_path) -> None:
-    from hiralign.generate.clip_finetune import ClipFinetuneSettings, finetune_clip_encoder
+    from hiralign.generate.clip_finetune import ClipFinetuneConfig, finetune_clip_encoder
 
     progress = CallbackProgress()
     progress.token.cancel()
     with pytest.raises(Cancelled):
         finetune_clip_encoder(_images(2), tmp_path / "enc", model=tiny_model,
-                              settings=ClipFinetuneSettings(steps=3, batch_size=2, eval_images=2), progress=progress)
+                              settings=ClipFinetuneConfig(steps=3, batch_size=2, eval_images=2), progress=progress)
     assert not (tmp_path / "enc").exists()
 
 

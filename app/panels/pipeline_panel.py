@@ -28,14 +28,16 @@ from PySide6.QtWidgets import (
 from app import stages
 from app.jobs import Job
 from app.panels.config_form import ConfigDialog
-from app.runner import PipelineRunner, PipelineSettings
+from app.runner import PipelineRunner
 from app.settings import Preferences
 from app.views import to_display_rgb
+from hiralign.config import AdaptConfig, field_default, field_help
+from hiralign.finetune import MODES, FinetuneConfig
 
 CHOOSE_MODEL = "Choose checkpoint folder…"
 #: The demo opens with a smaller budget than the paper's (M = 3 guides, 400 steps) so that
 #: *Run all* ends in minutes on two CPU cores; measurements of both in docs/gui.md.
-DEMO_BUDGET = PipelineSettings(guides_per_proxy=1, steps=150)
+DEMO_BUDGET = {"guides": 1, "steps": 150}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -57,20 +59,20 @@ def format_eta(seconds: float | None) -> str:
 
 
 def _tasks() -> tuple[str, ...]:
-    try:
-        from hiralign.degrade import TASKS
-    except ImportError:  # pragma: no cover - degrade is part of every build
-        return ("gaussian",)
+    from hiralign.degrade import TASKS
+
     return TASKS
 
 
 def _generators() -> tuple[tuple[str, ...], str]:
     """The generator names and the default one (unCLIP when its weights are present)."""
-    try:
-        from hiralign.generate import GENERATORS, default_generator_name
-    except ImportError:
-        return (), ""
+    from hiralign.generate import GENERATORS, default_generator_name
+
     return tuple(GENERATORS), default_generator_name()
+
+
+def _tip(cls: type, name: str) -> str:
+    return field_help(cls, name)
 
 
 class PipelinePanel(QWidget):
@@ -87,7 +89,8 @@ class PipelinePanel(QWidget):
         self.runner = runner
         self.session = runner.session
         self.prefs = prefs
-        self.generator_settings: object | None = None
+        #: The chosen generator's config dataclass, and the warp settings (None: the paper's).
+        self.generator_config: object | None = None
         self.warp_config: object | None = None
 
         self.task_box = QComboBox(toolTip="Degradation the target cubes suffer (the restoration task)")
@@ -99,14 +102,19 @@ class PipelinePanel(QWidget):
         self.generator_box.setCurrentText(default)
         self.generator_button = QPushButton("Settings…", toolTip="Generator settings")
         self.warp_button = QPushButton("Warp settings…", toolTip="Spectral-warp settings (paper defaults)")
-        self.guides_spin = QSpinBox(minimum=1, maximum=32, value=PipelineSettings().guides_per_proxy,
-                                    toolTip="M: guides per proxy (paper: 3)")
-        defaults = PipelineSettings()
-        self.ratio_spin = QDoubleSpinBox(minimum=0.0, maximum=50.0, singleStep=0.5, value=defaults.ratio, decimals=1,
-                                         toolTip="r: synthesized:proxy sampling ratio of finetuning patches "
-                                                 "(paper: 3; 0 = proxies only)")
-        self.steps_spin = QSpinBox(minimum=1, maximum=100000, value=defaults.steps, singleStep=50,
-                                   toolTip="Finetuning steps")
+        # defaults and tooltips come from the config dataclasses, as the CLI's help does
+        self.guides_spin = QSpinBox(minimum=1, maximum=32, value=field_default(AdaptConfig, "guides"),
+                                    toolTip=_tip(AdaptConfig, "guides"))
+        self.ratio_spin = QDoubleSpinBox(minimum=0.0, maximum=50.0, singleStep=0.5, decimals=1,
+                                         value=field_default(FinetuneConfig, "ratio"),
+                                         toolTip=_tip(FinetuneConfig, "ratio"))
+        self.steps_spin = QSpinBox(minimum=1, maximum=100000, value=field_default(FinetuneConfig, "steps"),
+                                   singleStep=50, toolTip=_tip(FinetuneConfig, "steps"))
+        self.mode_box = QComboBox(toolTip=_tip(FinetuneConfig, "mode"))
+        self.mode_box.addItems(MODES)
+        self.mode_box.setCurrentText(field_default(FinetuneConfig, "mode"))
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=field_default(AdaptConfig, "seed"),
+                                  toolTip=_tip(AdaptConfig, "seed"))
         self.device_box = QComboBox(toolTip="Where the heavy stages run")
         self.device_box.addItems(DEVICES)
         self.device_box.setCurrentText(prefs.device if prefs.device in DEVICES else "auto")
@@ -121,6 +129,8 @@ class PipelinePanel(QWidget):
         form.addRow("Guides per proxy", self.guides_spin)
         form.addRow("Synth : proxy ratio", self.ratio_spin)
         form.addRow("Finetune steps", self.steps_spin)
+        form.addRow("Finetune pairs", self.mode_box)
+        form.addRow("Seed", self.seed_spin)
         form.addRow("Device", self.device_box)
         form.addRow("", self.warp_button)
         settings_box = QGroupBox("Settings")
@@ -181,14 +191,21 @@ class PipelinePanel(QWidget):
         self.update_buttons()
 
     # -- settings ----------------------------------------------------------------------
-    def settings(self) -> PipelineSettings:
+    def config(self) -> AdaptConfig:
+        """The panel's choices as the run's one typed config (what ``hiralign adapt`` gets).
+
+        Raises:
+            ConfigError: an inconsistent combination (e.g. a mode that needs guides).
+        """
+        from hiralign.warp import WarpConfig
+
         model = self.model_box.currentData()
-        return PipelineSettings(task=self.task_box.currentText(), source_model=Path(model) if model else None,
-                                generator=self.generator_box.currentText(),
-                                generator_settings=self.generator_settings,
-                                guides_per_proxy=self.guides_spin.value(), ratio=self.ratio_spin.value(),
-                                steps=self.steps_spin.value(), device=self.device_box.currentText(),
-                                warp_config=self.warp_config)
+        finetune = FinetuneConfig(steps=self.steps_spin.value(), ratio=self.ratio_spin.value(),
+                                  mode=self.mode_box.currentText())
+        return AdaptConfig(task=self.task_box.currentText(), model=str(model) if model else None,
+                           generator=self.generator_box.currentText(), generator_config=self.generator_config,
+                           guides=self.guides_spin.value(), warp=self.warp_config or WarpConfig(), finetune=finetune,
+                           seed=self.seed_spin.value(), device=self.device_box.currentText())
 
     def set_source_model(self, folder: str | Path) -> None:
         folder = str(folder)
@@ -203,8 +220,8 @@ class PipelinePanel(QWidget):
         """Select the demo's task, its shipped model and the demo budget, ready for *Run all*."""
         self.task_box.setCurrentText(demo.task)
         self.session.task = demo.task
-        self.guides_spin.setValue(DEMO_BUDGET.guides_per_proxy)
-        self.steps_spin.setValue(DEMO_BUDGET.steps)
+        self.guides_spin.setValue(DEMO_BUDGET["guides"])
+        self.steps_spin.setValue(DEMO_BUDGET["steps"])
 
     def _fill_models(self) -> None:
         self.model_box.clear()
@@ -226,17 +243,17 @@ class PipelinePanel(QWidget):
             self.model_box.setCurrentIndex(0)
 
     def _on_generator_changed(self, name: str) -> None:
-        self.generator_settings = None
+        self.generator_config = None
         if name:
             from hiralign.generate import settings_class
 
-            self.generator_settings = settings_class(name)()
-        self.generator_button.setEnabled(dataclasses.is_dataclass(self.generator_settings))
+            self.generator_config = settings_class(name)()
+        self.generator_button.setEnabled(dataclasses.is_dataclass(self.generator_config))
 
     def _edit_generator(self) -> None:
-        dialog = ConfigDialog(self.generator_settings, f"{self.generator_box.currentText()} settings", self)
+        dialog = ConfigDialog(self.generator_config, f"{self.generator_box.currentText()} settings", self)
         if dialog.exec():
-            self.generator_settings = dialog.result_config
+            self.generator_config = dialog.result_config
 
     def _edit_warp(self) -> None:
         from hiralign.warp import WarpConfig
@@ -253,29 +270,28 @@ class PipelinePanel(QWidget):
         """Start ``stage`` (or ``"all"``); errors are shown, not raised."""
         try:
             if stage == "all":
-                return self.runner.run_all(self.settings())
-            return self.runner.start(stage, self.settings())
+                return self.runner.run_all(self.config())
+            return self.runner.start(stage, self.config())
         except Exception as exc:  # noqa: BLE001 - every failure reaches the error dialog
             self.runner.errors.show_exception(exc)
             return None
 
     def update_buttons(self) -> None:
-        missing = stages.unavailable_stages()
         busy = self.runner.busy
         for stage, button in self.buttons.items():
-            reason = missing.get(stage) or self.runner.missing_inputs(stage)
+            reason = self.runner.missing_inputs(stage)
             if stage in ("proxy", "finetune") and not reason and self.model_box.currentData() is None:
                 reason = "Choose a source model first."
             button.setEnabled(not busy and not reason)
             button.setToolTip(reason or f"Run the {stage} stage")
-        all_reason = next((missing[s] for s in stages.STAGES[:4] if s in missing), None) \
-            or self.runner.missing_inputs("proxy") or (None if self.model_box.currentData() else
-                                                       "Choose a source model first.")
+        all_reason = self.runner.missing_inputs("proxy") or (None if self.model_box.currentData() else
+                                                             "Choose a source model first.")
         self.run_all_button.setEnabled(not busy and not all_reason)
-        self.run_all_button.setToolTip(all_reason or "Proxy → Generate → Warp → Finetune → Evaluate")
+        self.run_all_button.setToolTip(all_reason or "Proxy → Generate → Warp → Finetune → Evaluate "
+                                                     "(the whole chain is checked first)")
         self.cancel_button.setEnabled(busy)
-        self.generator_button.setEnabled(not busy and dataclasses.is_dataclass(self.generator_settings))
-        self.warp_button.setEnabled(not busy and "warp" not in missing)
+        self.generator_button.setEnabled(not busy and dataclasses.is_dataclass(self.generator_config))
+        self.warp_button.setEnabled(not busy)
 
     def _on_stage_started(self, stage: str, job: Job) -> None:
         self._job = job

@@ -17,7 +17,9 @@ def emit_json(obj: Any) -> None:
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
+    from hiralign.config import AdaptConfig, field_default
+
+    parser.add_argument("--device", default=field_default(AdaptConfig, "device"),
                         help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (default: auto)")
 
 
@@ -37,31 +39,41 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
             "zero_nonfinite": bool(getattr(args, "zero_nonfinite", False))}
 
 
+#: Finetuning options: command-line flag -> FinetuneConfig field (the others, lr_min and seed,
+#: come from --seed and the defaults).
+FINETUNE_OPTIONS = {"--steps": "steps", "--ratio": "ratio", "--mode": "mode", "--batch-size": "batch_size",
+                    "--patch-size": "patch_size", "--lr": "lr"}
+#: Tiled-inference options: flag -> TileConfig field.
+TILE_OPTIONS = {"--tile": "tile", "--overlap": "overlap"}
+
+
 def add_finetune_options(parser: argparse.ArgumentParser) -> None:
-    """Aligned-finetuning settings (defaults from :class:`hiralign.finetune.FinetuneConfig`)."""
+    """Aligned-finetuning settings; help texts and defaults from :class:`hiralign.finetune.FinetuneConfig`."""
+    from hiralign.config import field_default, field_help
+    from hiralign.finetune import MODES, FinetuneConfig
+
     group = parser.add_argument_group("finetuning")
-    group.add_argument("--steps", type=int, default=None, help="finetuning step budget (default: 400)")
-    group.add_argument("--ratio", type=float, default=None,
-                       help="r, synthesized:proxy sampling ratio (default: 3, Table VII)")
-    group.add_argument("--mode", choices=("hiralign", "proxy-only", "generated-only"), default=None,
-                       help="training pairs: proxies + synthesized (default), or one group alone (Table VI)")
-    group.add_argument("--batch-size", type=int, default=None, help="patches per step (default: 16)")
-    group.add_argument("--patch-size", type=int, default=None, help="patch side in pixels (default: 64)")
-    group.add_argument("--lr", type=float, default=None, help="initial learning rate (default: 2e-4)")
+    for flag, name in FINETUNE_OPTIONS.items():
+        kind = type(field_default(FinetuneConfig, name))
+        extra: dict[str, Any] = {"choices": MODES} if name == "mode" else {"type": kind}
+        group.add_argument(flag, default=None, help=field_help(FinetuneConfig, name), **extra)
 
 
 def finetune_config(args: argparse.Namespace, seed: int = 0) -> Any:
     """A :class:`hiralign.finetune.FinetuneConfig` from the options, defaults elsewhere."""
     from hiralign.finetune import FinetuneConfig
 
-    given = {"steps": args.steps, "ratio": args.ratio, "mode": args.mode, "batch_size": args.batch_size,
-             "patch_size": args.patch_size, "lr": args.lr}
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for flag, name in FINETUNE_OPTIONS.items()}
     return FinetuneConfig(seed=seed, **{k: v for k, v in given.items() if v is not None})
 
 
 def add_tile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tile", type=int, default=128, help="inference tile side in pixels (default: 128)")
-    parser.add_argument("--overlap", type=int, default=16, help="tile overlap in pixels (default: 16)")
+    """Tiled-inference settings; help texts and defaults from :class:`hiralign.proxy.TileConfig`."""
+    from hiralign.config import field_default, field_help
+    from hiralign.proxy import TileConfig
+
+    for flag, name in TILE_OPTIONS.items():
+        parser.add_argument(flag, type=int, default=field_default(TileConfig, name), help=field_help(TileConfig, name))
 
 
 def tile_config(args: argparse.Namespace) -> Any:

@@ -8,24 +8,32 @@ from hiralign.commands._common import add_device, add_finetune_options, add_load
 
 
 def register(subparsers: Any) -> None:
+    from hiralign.commands.generate import GENERATOR_NAMES
+    from hiralign.config import AdaptConfig, field_default, field_help
+
     parser = subparsers.add_parser(
         "adapt", help="proxy → generate → warp → finetune → restore, into a run folder",
         description="Adapt a source restorer to degraded target cubes with HIR-ALIGN and write a run "
                     "folder (config.json, proxies/, guides/, synth/, warp.json, checkpoint/, restored/, "
-                    "report.json). Finished stages are not recomputed when the same command is run again.")
+                    "report.json). Finished stages are not recomputed when the same command is run again. "
+                    "The whole chain (model and task, bands, generator weights, device) is checked first.")
     parser.add_argument("--target", nargs="+", required=True, metavar="IN", help="degraded target cubes")
-    parser.add_argument("--task", required=True, help="degradation task of the targets")
+    parser.add_argument("--task", required=True, help=field_help(AdaptConfig, "task", default=False))
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--model", default=None, help="source checkpoint folder (default: shipped for --task)")
-    parser.add_argument("--generator", default="patchnn",
-                        help="guide generator: patchnn (default), unclip, classic, shuffle")
+    parser.add_argument("--generator", default=field_default(AdaptConfig, "generator"),
+                        help=f"guide generator: {', '.join(GENERATOR_NAMES)} "
+                             f"(default: {field_default(AdaptConfig, 'generator')})")
     parser.add_argument("--generator-model", default=None, help="unclip: pipeline folder or hub id (local)")
-    parser.add_argument("--guides", type=int, default=3, help="M, guides per proxy (default: 3)")
+    parser.add_argument("--guides", type=int, default=field_default(AdaptConfig, "guides"),
+                        help=field_help(AdaptConfig, "guides"))
     parser.add_argument("--clean", nargs="+", default=None, metavar="CLEAN",
                         help="clean references of the targets (same order) for the report's metrics")
-    parser.add_argument("--seed", type=int, default=0, help="seed of generation and finetuning (default: 0)")
+    parser.add_argument("--seed", type=int, default=field_default(AdaptConfig, "seed"),
+                        help=field_help(AdaptConfig, "seed"))
     parser.add_argument("--config", default=None,
-                        help="JSON file with extra settings: {'warp': {...}, 'generator': {...}}")
+                        help="JSON file with extra settings: {'warp': {...}, 'generator': {...}} "
+                             "(field names of WarpConfig and of the generator's config)")
     add_finetune_options(parser)
     add_tile_options(parser)
     add_device(parser)
@@ -33,20 +41,33 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def build(args: argparse.Namespace, progress: Any = None, workers: Any = None) -> Any:
-    """The :class:`hiralign.pipeline.Adaptation` these arguments describe."""
-    from hiralign.commands._common import finetune_config, load_options, read_json_settings, tile_config
-    from hiralign.pipeline import Adaptation, AdaptConfig, Workers
+def adapt_config(args: argparse.Namespace) -> Any:
+    """The :class:`hiralign.config.AdaptConfig` these arguments describe."""
+    from hiralign.commands._common import finetune_config, read_json_settings, tile_config
+    from hiralign.config import AdaptConfig, build_dataclass
+    from hiralign.errors import ConfigError
+    from hiralign.warp import WarpConfig
 
     extra = read_json_settings(args.config)
-    generator_settings = dict(extra.get("generator", {}))
+    unknown = sorted(set(extra) - {"warp", "generator"})
+    if unknown:
+        raise ConfigError(f"{args.config}: unknown section(s) {', '.join(unknown)}; expected 'warp' and 'generator'")
+    generator = dict(extra.get("generator", {}))
     if args.generator_model:
-        generator_settings["model"] = args.generator_model
-    config = AdaptConfig(task=args.task, model=args.model, generator=args.generator,
-                         generator_settings=generator_settings, guides=args.guides,
-                         warp_settings=dict(extra.get("warp", {})), finetune=finetune_config(args, seed=args.seed),
-                         tiles=tile_config(args), seed=args.seed, device=args.device)
-    return Adaptation(args.target, config, args.out, clean=args.clean, load_options=load_options(args),
+        generator["model"] = args.generator_model
+    return AdaptConfig(task=args.task, model=args.model, generator=args.generator, generator_config=generator,
+                       guides=args.guides, warp=build_dataclass(WarpConfig, extra.get("warp", {}), "warp settings"),
+                       finetune=finetune_config(args, seed=args.seed), tiles=tile_config(args), seed=args.seed,
+                       device=args.device)
+
+
+def build(args: argparse.Namespace, progress: Any = None, workers: Any = None) -> Any:
+    """The :class:`hiralign.pipeline.Adaptation` these arguments describe."""
+    from hiralign.commands._common import load_options
+    from hiralign.distributed import Workers
+    from hiralign.pipeline import Adaptation
+
+    return Adaptation(args.target, adapt_config(args), args.out, clean=args.clean, load_options=load_options(args),
                       workers=workers or Workers(), progress=progress)
 
 

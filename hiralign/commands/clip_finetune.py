@@ -36,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     from hiralign.errors import ConfigError
     from hiralign.generate.base import settings_dict
-    from hiralign.generate.clip_finetune import ClipFinetuneSettings, finetune_clip_encoder
+    from hiralign.generate.clip_finetune import ClipFinetuneConfig, finetune_clip_encoder
     from hiralign.progress import ConsoleProgress
 
     if args.model is not None and args.encoder is not None:
         raise ConfigError("give --model or --encoder, not both")
     given = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
              "device": args.device}
-    settings = ClipFinetuneSettings(**{k: v for k, v in given.items() if v is not None})
+    settings = ClipFinetuneConfig(**{k: v for k, v in given.items() if v is not None})
     if args.blur_max is not None:
         settings = dataclasses.replace(settings, blur_sigma=(min(settings.blur_sigma[0], args.blur_max),
                                                               args.blur_max))

@@ -14,9 +14,14 @@ def register(subparsers: Any) -> None:
                     "(resources/demo) and report source vs adapted PSNR/SSIM/SAM against its clean "
                     "references. The run folder resumes when the command is repeated.")
     parser.add_argument("--out", default="hiralign-demo-run", help="run folder (default: ./hiralign-demo-run)")
-    parser.add_argument("--generator", default="patchnn", help="guide generator (default: patchnn)")
-    parser.add_argument("--guides", type=int, default=3, help="guides per proxy (default: 3)")
-    parser.add_argument("--seed", type=int, default=0)
+    from hiralign.config import AdaptConfig, field_default, field_help
+
+    parser.add_argument("--generator", default=field_default(AdaptConfig, "generator"),
+                        help=f"guide generator (default: {field_default(AdaptConfig, 'generator')})")
+    parser.add_argument("--guides", type=int, default=field_default(AdaptConfig, "guides"),
+                        help=field_help(AdaptConfig, "guides"))
+    parser.add_argument("--seed", type=int, default=field_default(AdaptConfig, "seed"),
+                        help=field_help(AdaptConfig, "seed"))
     add_finetune_options(parser)
     add_device(parser)
     parser.set_defaults(func=run)
@@ -24,8 +29,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hiralign.commands._common import finetune_config
+    from hiralign.config import AdaptConfig
     from hiralign.errors import InputError
-    from hiralign.pipeline import Adaptation, AdaptConfig
+    from hiralign.pipeline import Adaptation
     from hiralign.progress import ConsoleProgress
     from hiralign.resources import demo_dir
     from hiralign.source import read_manifest

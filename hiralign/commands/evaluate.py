@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         model, ckpt = load_checkpoint(folder, device)
         if ckpt.task != args.task:
             raise ModelError(f"{folder}: the model restores {ckpt.task!r}, not {args.task!r}")
+        from hiralign.models.build import is_band_agnostic
+
         for cube in clean:
-            if cube.n_bands != ckpt.bands:
+            if cube.n_bands != ckpt.bands and not is_band_agnostic(model):
                 raise ModelError(f"{cube.name}: {cube.n_bands} bands, but {folder} expects {ckpt.bands}")
         label = "shipped" if spec == "shipped" else folder.name if folder.name != "checkpoint" else folder.parent.name
         models.append((label, model, ckpt.scale))

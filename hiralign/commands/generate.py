@@ -9,10 +9,10 @@ from hiralign.commands._common import add_device, add_load_options, emit_json, l
 
 #: Kept literal so that ``hiralign --help`` does not import the generators; a test checks it
 #: equals :data:`hiralign.generate.GENERATORS`.
-GENERATOR_NAMES = ("patchnn", "classic", "shuffle", "unclip")
+GENERATOR_NAMES = ("patchnn", "classic", "shuffle", "unclip", "cleanprior", "exact")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
-#: unCLIP options: command-line destination -> UnCLIPSettings field.
+#: unCLIP options: command-line destination -> UnCLIPConfig field.
 _UNCLIP_OPTIONS = {"model": "model", "prompt": "prompt", "negative_prompt": "negative_prompt",
                    "strength": "strength", "noise_level": "noise_level", "clip_encoder": "clip_encoder",
                    "guidance_scale": "guidance_scale", "steps": "steps", "work_side": "work_side"}
@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
                              "locally, else patchnn; default)")
     parser.add_argument("--n", type=int, default=3, help="guides per input (default: 3, paper M)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="base seed; input i uses seed + 7919·i, as `hiralign adapt` does (default: 0)")
+                        help="base seed; input i uses seed + 7919·i, as `hiralign adapt` does "
+                             "(hiralign.config.target_seed; default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any generator setting, e.g. --set noise_std=4 (repeatable; docs/generators.md)")
     group = parser.add_argument_group("unclip")
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hiralign import io
     from hiralign.atomic import write_json
+    from hiralign.config import target_seed
     from hiralign.errors import ConfigError
     from hiralign.generate import default_generator_name, get_generator
     from hiralign.generate.base import settings_dict, variation_seeds
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for i, (path, stem) in enumerate(zip(paths, names)):
             rgb = io.load_rgb(path, **load_options(args))
-            seed = args.seed + 7919 * i
+            seed = target_seed(args.seed, i)
             sub = SubProgress(progress, i / len(paths), (i + 1) / len(paths), f"{stem}: ")
             guides = generator.generate(rgb, args.n, seed, sub)
             outputs = []

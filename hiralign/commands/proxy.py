@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "proxy", help="stage 1: restore degraded targets with the source model (proxy cubes + RGBs)",
         description="Restore each degraded target with a source restorer by tiled inference and write "
-                    "<name>.hdr proxy cubes and <name>_rgb.png pseudo-RGBs (bands nearest 660/550/470 nm).")
+                    "<name>.hdr proxy cubes and <name>_rgb.png pseudo-RGBs (bands nearest 660/550/470 nm). "
+                    "A target on other bands is resampled to the model's, restored, and resampled back.")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="degraded target cubes")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--model", default=None, help="source checkpoint folder (default: shipped for --task)")
@@ -35,14 +36,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hiralign import io
-    from hiralign.bands import match_bands, resample_bands
     from hiralign.device import resolve_device
     from hiralign.errors import ConfigError
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.progress import ConsoleProgress, SubProgress
-    from hiralign.proxy import restore_cube
     from hiralign.resources import shipped_model
     from hiralign.runfolder import safe_names
+    from hiralign.stages import restore_target
 
     if args.model is None and args.task is None:
         raise ConfigError("give --model CKPT or --task T (to use the shipped source model)")
@@ -55,13 +55,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for k, (path, name) in enumerate(zip(args.inputs, safe_names(args.inputs))):
             target = io.load(path, **load_options(args))
-            cube, mapped = match_bands(target, ckpt.bands,
-                                       None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths))
             sub = SubProgress(progress, k / len(args.inputs), (k + 1) / len(args.inputs), f"{name}: ")
-            proxy = restore_cube(model, cube, scale=ckpt.scale, tiles=tile_config(args), device=device,
-                                 progress=sub, name=name)
-            if mapped:
-                proxy = resample_bands(proxy, target.wavelengths_or_default())
+            # the stage function the pipeline and the GUI use, mapped back onto the target's bands
+            proxy = restore_target(model, ckpt, target, tiles=tile_config(args), device=device, progress=sub,
+                                   name=name, back=True)
             io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), out / f"{name}_rgb.png", bits=16)
             cube_path = io.save(proxy, out / f"{name}.hdr")
             written.append({"input": str(path), "proxy": str(cube_path), "rgb": str(out / f"{name}_rgb.png"),

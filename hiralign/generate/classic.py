@@ -18,7 +18,7 @@ from hiralign.progress import Progress
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassicSettings:
+class ClassicConfig:
     """Settings of the classic augmentation generator.
 
     Attributes:
@@ -64,8 +64,8 @@ class ClassicGenerator:
 
     name = "classic"
 
-    def __init__(self, settings: ClassicSettings | None = None, **overrides: object) -> None:
-        base = settings or ClassicSettings()
+    def __init__(self, settings: ClassicConfig | None = None, **overrides: object) -> None:
+        base = settings or ClassicConfig()
         self.settings = dataclasses.replace(base, **overrides) if overrides else base
 
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:
@@ -73,8 +73,8 @@ class ClassicGenerator:
         return generate_independent(rgb, n, seed, progress, lambda img, rng: augment(img, rng, self.settings))
 
 
-def augment(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np.ndarray:
-    """One random augmentation of an (H, W, 3) image; see :class:`ClassicSettings`."""
+def augment(rgb: np.ndarray, rng: np.random.Generator, s: ClassicConfig) -> np.ndarray:
+    """One random augmentation of an (H, W, 3) image; see :class:`ClassicConfig`."""
     out = rgb
     if s.flips and rng.random() < 0.5:
         out = out[:, ::-1]
@@ -87,7 +87,7 @@ def augment(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np
     return _jitter(out, rng, s)
 
 
-def _warp(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np.ndarray:
+def _warp(rgb: np.ndarray, rng: np.random.Generator, s: ClassicConfig) -> np.ndarray:
     """Rotation + zoom + shift + elastic field, reflection at the borders (torch grid_sample)."""
     import torch
     import torch.nn.functional as F
@@ -113,7 +113,7 @@ def _warp(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np.n
     return out[0].permute(1, 2, 0).numpy()
 
 
-def _jitter(rgb: np.ndarray, rng: np.random.Generator, s: ClassicSettings) -> np.ndarray:
+def _jitter(rgb: np.ndarray, rng: np.random.Generator, s: ClassicConfig) -> np.ndarray:
     """Brightness, contrast, saturation and gamma drawn from their ranges."""
     out = rgb * rng.uniform(1 - s.brightness, 1 + s.brightness)
     mean = out.mean()

@@ -38,7 +38,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclasses.dataclass(frozen=True)
-class ClipFinetuneSettings:
+class ClipFinetuneConfig:
     """Settings of the CLIP vision encoder finetune.
 
     Attributes:
@@ -107,7 +107,7 @@ def finetune_clip_encoder(
     *,
     model: str | os.PathLike | None = None,
     encoder: str | os.PathLike | None = None,
-    settings: ClipFinetuneSettings | None = None,
+    settings: ClipFinetuneConfig | None = None,
     progress: Progress | None = None,
 ) -> ClipFinetuneResult:
     """Train a blur-robust copy of a CLIP vision encoder and save it to ``out``.
@@ -133,7 +133,7 @@ def finetune_clip_encoder(
     from hiralign.device import configure_torch, resolve_device
     from hiralign.generate.clip_vision import ClipGeometry
 
-    s = settings or ClipFinetuneSettings()
+    s = settings or ClipFinetuneConfig()
     progress = as_progress(progress)
     configure_torch()
     device = resolve_device(s.device)
@@ -204,7 +204,7 @@ class _ImageSource:
         return check_rgb(load_rgb(self.paths[index]), str(self.paths[index]))
 
 
-def _make_batch(source: _ImageSource, size: int, rng: np.random.Generator, s: ClipFinetuneSettings,
+def _make_batch(source: _ImageSource, size: int, rng: np.random.Generator, s: ClipFinetuneConfig,
                 geometry: Any, device: Any, sequential: bool = False) -> tuple[Any, Any]:
     """(blurred, clean) normalised CLIP inputs, (size, 3, h, w) each."""
     import torch
@@ -260,7 +260,7 @@ def _load_processor(folder: Path) -> Any:
         raise ModelError(f"{folder}: unreadable image processor ({exc})") from None
 
 
-def _save(student: Any, processor: Any, out: Path, s: ClipFinetuneSettings, result: ClipFinetuneResult,
+def _save(student: Any, processor: Any, out: Path, s: ClipFinetuneConfig, result: ClipFinetuneResult,
           model: Any, encoder: Any, n_images: int) -> Path:
     from hiralign.atomic import atomic_dir, write_json
     from hiralign.generate.base import settings_dict

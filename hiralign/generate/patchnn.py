@@ -20,7 +20,7 @@ levels whose shorter side exceeds ``fine_side`` run ``fine_iterations`` iteratio
 queries and keys taken every ``fine_stride`` pixels, big searches use an IVF index
 (:mod:`patch_search`), and source pyramids and key indexes are built once per input and
 reused by all its variations. ``docs/generators.md`` lists the measured costs of each
-choice; ``PatchNNSettings.gpnn()`` gives the slow original recipe for comparison.
+choice; ``PatchNNConfig.gpnn()`` gives the slow original recipe for comparison.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class PatchNNSettings:
+class PatchNNConfig:
     """Settings of the patch nearest-neighbour generator.
 
     Attributes:
@@ -112,7 +112,7 @@ class PatchNNSettings:
             raise ConfigError(f"patchnn: alpha must be ≥ 0, got {self.alpha}")
 
     @classmethod
-    def gpnn(cls, **overrides: object) -> PatchNNSettings:
+    def gpnn(cls, **overrides: object) -> PatchNNConfig:
         """GPNN's schedule: completeness on, 10 iterations, every patch at every level (slow)."""
         base = dict(alpha=0.005, fine_side=10**6, fine_iterations=10, fine_stride=1)
         base.update(overrides)
@@ -124,8 +124,8 @@ class PatchNNGenerator:
 
     name = "patchnn"
 
-    def __init__(self, settings: PatchNNSettings | None = None, **overrides: object) -> None:
-        base = settings or PatchNNSettings()
+    def __init__(self, settings: PatchNNConfig | None = None, **overrides: object) -> None:
+        base = settings or PatchNNConfig()
         self.settings = dataclasses.replace(base, **overrides) if overrides else base
 
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:
@@ -172,7 +172,7 @@ class PatchNNGenerator:
 class _SourceModel:
     """The source pyramid and its key indexes, shared by all variations of one input."""
 
-    def __init__(self, source: torch.Tensor, settings: PatchNNSettings) -> None:  # noqa: F821
+    def __init__(self, source: torch.Tensor, settings: PatchNNConfig) -> None:  # noqa: F821
         self.settings = settings
         self.device = source.device
         self.sizes = pyramid_sizes(tuple(source.shape[-2:]), settings)
@@ -296,7 +296,7 @@ def _pca_basis(patches: torch.Tensor, dims: int) -> tuple[torch.Tensor, torch.Te
     return mean, vectors[:, -dims:].flip(1).to(patches.dtype).contiguous()
 
 
-def pyramid_sizes(size: tuple[int, int], settings: PatchNNSettings) -> list[tuple[int, int]]:
+def pyramid_sizes(size: tuple[int, int], settings: PatchNNConfig) -> list[tuple[int, int]]:
     """(height, width) of each pyramid level, finest first, down to ``coarsest_side``."""
     height, width = size
     sizes = [(height, width)]

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class ShuffleSettings:
+class ShuffleConfig:
     """Settings of the patch-shuffling generator.
 
     Attributes:
@@ -40,8 +40,8 @@ class ShuffleGenerator:
 
     name = "shuffle"
 
-    def __init__(self, settings: ShuffleSettings | None = None, **overrides: object) -> None:
-        base = settings or ShuffleSettings()
+    def __init__(self, settings: ShuffleConfig | None = None, **overrides: object) -> None:
+        base = settings or ShuffleConfig()
         self.settings = dataclasses.replace(base, **overrides) if overrides else base
 
     def generate(self, rgb: np.ndarray, n: int, seed: int, progress: Progress | None = None) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ The pipeline's ``__call__`` (diffusers 0.42) has neither ``strength`` nor
 ``callback_on_step_end``, so this module drives the pipeline's own components and helper
 methods (``encode_prompt``, ``noise_image_embeddings``, scheduler, UNet, VAE) in its own
 loop: that is what SDEdit needs, and it reports progress and honours cancellation at
-every denoising step. :meth:`UnCLIPSettings.original` gives plain unCLIP for ablations.
+every denoising step. :meth:`UnCLIPConfig.original` gives plain unCLIP for ablations.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ DEFAULT_NEGATIVE_PROMPT = "blurry, noisy, low quality, artifacts"
 
 
 @dataclasses.dataclass(frozen=True)
-class UnCLIPSettings:
+class UnCLIPConfig:
     """Settings of the improved unCLIP generator.
 
     Attributes:
@@ -101,7 +101,7 @@ class UnCLIPSettings:
             raise ConfigError(f"unclip: dtype must be auto, float16, bfloat16 or float32, got {self.dtype!r}")
 
     @classmethod
-    def original(cls, **overrides: Any) -> UnCLIPSettings:
+    def original(cls, **overrides: Any) -> UnCLIPConfig:
         """Plain unCLIP: no prompts, start from pure noise, unperturbed embeddings."""
         base: dict[str, Any] = dict(prompt="", negative_prompt="", strength=1.0, noise_level=0)
         base.update(overrides)
@@ -113,8 +113,8 @@ class UnCLIPGenerator:
 
     name = "unclip"
 
-    def __init__(self, settings: UnCLIPSettings | None = None, **overrides: Any) -> None:
-        base = settings or UnCLIPSettings()
+    def __init__(self, settings: UnCLIPConfig | None = None, **overrides: Any) -> None:
+        base = settings or UnCLIPConfig()
         self.settings = dataclasses.replace(base, **overrides) if overrides else base
         self._pipe: Any = None
         self._device: Any = None

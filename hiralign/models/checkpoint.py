@@ -11,7 +11,8 @@ A checkpoint is a folder::
 ``config.json`` is everything needed to run the model; ``provenance.json`` is for people
 and reports. Bundles are written atomically (the folder appears complete or not at all).
 The ``arch`` is an :data:`hiralign.models.ARCHS` name, ``"torchscript"``, or a plug-in
-factory ``"package.module:factory"`` (see :mod:`hiralign.models.plugin`).
+factory ``"package.module:factory"`` (see :mod:`hiralign.models.plugin`);
+networks are rebuilt by :mod:`hiralign.models.build`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from hiralign.errors import MissingFileError, ModelError
+from hiralign.models.build import TORCHSCRIPT_ARCH, TORCHSCRIPT_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -35,10 +37,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 PROVENANCE_FILE = "provenance.json"
-TORCHSCRIPT_FILE = "module.pt"
 #: Version of the bundle layout, bumped when config.json changes incompatibly.
 FORMAT_VERSION = 1
-TORCHSCRIPT_ARCH = "torchscript"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +165,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> t
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from hiralign.models.plugin import build_from_config
+    from hiralign.models.build import build_from_config
 
     folder = _check_folder(folder)
     config = read_config(folder)

@@ -8,20 +8,25 @@ figure and CSV writes are small and run at once.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QTabWidget, QWidget
 
 from hiralign.atomic import atomic_dir, atomic_path, write_text
 from hiralign.cube import Cube
 from hiralign.errors import HiralignError
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from app.errors import ErrorReporter
+    from app.jobs import JobManager
+    from app.session import Session
+    from app.settings import Preferences
+    from hiralign.config import AdaptConfig
 
 #: Cube formats offered for export: label → suffix (hiralign.io.save picks the writer).
 CUBE_FORMATS = {"ENVI (.hdr + .img)": ".hdr", "MATLAB (.mat)": ".mat"}
@@ -71,11 +76,33 @@ def export_figure(widget: QWidget, path: Path) -> Path:
     return Path(path)
 
 
+@dataclasses.dataclass
 class ExportActions:
-    """The File ▸ Export menu of a :class:`~app.main_window.MainWindow`."""
+    """The File ▸ Export menu, over explicit collaborators (no window internals).
 
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+    Attributes:
+        session: the targets and results to export.
+        prefs: remembers the last export folder.
+        errors: where failures are shown.
+        jobs: runs the cube and checkpoint writes in the background.
+        parent: parent widget of the dialogs.
+        figures: the views to render, by file stem (``cube`` → ``cube.png``).
+        tabs: the tab widget holding the views (each is shown while it is rendered).
+        spectra: the spectrum plot whose ``table()`` gives the plotted spectra.
+        config: the pipeline panel's current :class:`~hiralign.config.AdaptConfig`.
+        status: shows a short message (the status bar).
+    """
+
+    session: Session
+    prefs: Preferences
+    errors: ErrorReporter
+    jobs: JobManager
+    parent: QWidget
+    figures: Callable[[], dict[str, QWidget]]
+    tabs: QTabWidget
+    spectra: Any
+    config: Callable[[], AdaptConfig]
+    status: Callable[[str], None]
 
     def populate(self, menu: QMenu) -> None:
         menu.addAction("Adapted checkpoint bundle…", self.checkpoint_dialog)
@@ -93,7 +120,7 @@ class ExportActions:
     # -- what can be exported ----------------------------------------------------------
     def cubes_of(self, kind: str) -> list[Cube]:
         out: list[Cube] = []
-        for target in self.window.session.targets:
+        for target in self.session.targets:
             if kind == "restored" and target.restored is not None:
                 out.append(target.restored.with_data(target.restored.data, name=f"{target.name}_restored"))
             elif kind == "proxy" and target.proxy is not None:
@@ -102,15 +129,10 @@ class ExportActions:
                 out.extend(c.with_data(c.data, name=f"{target.name}_synth{j + 1}") for j, c in enumerate(target.synth))
         return out
 
-    def figures(self) -> dict[str, QWidget]:
-        w = self.window
-        return {"cube": w.cube_view.graphics, "spectra": w.spectrum.plot_widget, "compare": w.compare_view.graphics,
-                "warp": w.warp_view, "training": w.training_view}
-
     # -- actions -----------------------------------------------------------------------
     def export_figures(self, folder: Path) -> list[Path]:
         """Save each view (switching tabs so each is laid out) as ``folder/<view>.png``."""
-        tabs, current = self.window.tabs, self.window.tabs.currentIndex()
+        tabs, current = self.tabs, self.tabs.currentIndex()
         written = []
         for name, widget in self.figures().items():
             page = next((i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(widget)
@@ -122,8 +144,7 @@ class ExportActions:
         return written
 
     def export_csv(self, path: Path, roi: bool) -> Path:
-        spectrum = self.window.spectrum
-        wl, columns = spectrum.table()
+        wl, columns = self.spectra.table()
         if roi:
             columns = {k: v for k, v in columns.items() if k.startswith("roi ")}
             if not columns:
@@ -134,70 +155,71 @@ class ExportActions:
         return Path(path)
 
     def checkpoint_dialog(self) -> None:
-        session, prefs = self.window.session, self.window.prefs
+        session, prefs = self.session, self.prefs
         if session.adapted_checkpoint is None:
-            self.window.errors.show("No adapted model yet: run the Finetune stage first.")
+            self.errors.show("No adapted model yet: run the Finetune stage first.")
             return
-        folder = QFileDialog.getExistingDirectory(self.window, "Export the adapted checkpoint into…",
+        folder = QFileDialog.getExistingDirectory(self.parent, "Export the adapted checkpoint into…",
                                                   prefs.last_folder("export"))
         if not folder:
             return
         prefs.set_last_folder("export", folder)
         target = Path(folder) / f"hiralign-adapted-{session.task}"
-        self._job("export checkpoint", lambda progress: export_checkpoint(session.adapted_checkpoint, target))
+        source = session.adapted_checkpoint
+        self._job("export checkpoint", lambda progress: export_checkpoint(source, target))
 
     def cubes_dialog(self, kind: str) -> None:
         cubes = self.cubes_of(kind)
         if not cubes:
-            self.window.errors.show(f"No {kind} cubes to export yet.")
+            self.errors.show(f"No {kind} cubes to export yet.")
             return
-        label, ok = QInputDialog.getItem(self.window, "Cube format", "Write the cubes as:", list(CUBE_FORMATS), 0,
+        label, ok = QInputDialog.getItem(self.parent, "Cube format", "Write the cubes as:", list(CUBE_FORMATS), 0,
                                          False)
         if not ok:
             return
-        folder = QFileDialog.getExistingDirectory(self.window, f"Export {len(cubes)} {kind} cubes into…",
-                                                  self.window.prefs.last_folder("export"))
+        folder = QFileDialog.getExistingDirectory(self.parent, f"Export {len(cubes)} {kind} cubes into…",
+                                                  self.prefs.last_folder("export"))
         if folder:
-            self.window.prefs.set_last_folder("export", folder)
+            self.prefs.set_last_folder("export", folder)
             self._job(f"export {kind}", lambda progress: export_cubes(cubes, Path(folder), CUBE_FORMATS[label],
                                                                       progress))
 
     def figures_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Save figures into…",
-                                                  self.window.prefs.last_folder("export"))
+        folder = QFileDialog.getExistingDirectory(self.parent, "Save figures into…", self.prefs.last_folder("export"))
         if folder:
-            self._now(lambda: self.export_figures(Path(folder)))
+            self.now(lambda: self.export_figures(Path(folder)))
 
     def csv_dialog(self, roi: bool) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save CSV", str(Path(self.window.prefs.last_folder(
+        path, _ = QFileDialog.getSaveFileName(self.parent, "Save CSV", str(Path(self.prefs.last_folder(
             "export")) / ("roi_statistics.csv" if roi else "spectra.csv")), "CSV (*.csv)")
         if path:
-            self._now(lambda: self.export_csv(Path(path), roi))
+            self.now(lambda: self.export_csv(Path(path), roi))
 
     def run_config_dialog(self) -> None:
         from app.run_config import RunConfigDialog, export_run_config
 
-        dialog = RunConfigDialog(self.window.prefs.last_folder("export"), self.window)
+        dialog = RunConfigDialog(self.prefs.last_folder("export"), self.parent)
         if dialog.exec() != RunConfigDialog.DialogCode.Accepted:
             return
         choice = dialog.choices()
         if not choice["folder"] or not choice["run_dir"]:
-            self.window.errors.show("Choose a folder for launch.sh and a run folder name.")
+            self.errors.show("Choose a folder for launch.sh and a run folder name.")
             return
-        self.window.prefs.set_last_folder("export", choice["folder"])
-        self._now(lambda: export_run_config(self.window.session, self.window.pipeline.settings(), choice["folder"],
-                                            choice["run_dir"], choice["launcher"], choice["processes"]))
+        self.prefs.set_last_folder("export", choice["folder"])
+        self.now(lambda: export_run_config(self.session, self.config(), choice["folder"], choice["run_dir"],
+                                           choice["launcher"], choice["processes"]))
 
-    def _job(self, name: str, work) -> None:
-        job = self.window.jobs.submit(name, work, device="io")
-        job.failed.connect(lambda summary, details: self.window.errors.show(summary, details))
-        job.finished.connect(lambda _result: self.window.statusBar().showMessage(f"{name}: done", 5000))
+    def _job(self, name: str, work: Callable) -> None:
+        job = self.jobs.submit(name, work, device="io")
+        job.failed.connect(lambda summary, details: self.errors.show(summary, details))
+        job.finished.connect(lambda _result: self.status(f"{name}: done"))
 
-    def _now(self, work) -> None:
+    def now(self, work: Callable) -> None:
+        """Run a small export at once; its failure is shown, its success counted in the status bar."""
         try:
             written = work()
         except Exception as exc:  # noqa: BLE001 - shown in the error dialog
-            self.window.errors.show_exception(exc)
+            self.errors.show_exception(exc)
             return
         count = len(written) if isinstance(written, list) else 1
-        self.window.statusBar().showMessage(f"wrote {count} file(s)", 5000)
+        self.status(f"wrote {count} file(s)")

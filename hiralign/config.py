@@ -1,0 +1,269 @@
+"""The one typed configuration of an adaptation run, shared by the CLI, the GUI and run folders.
+
+:class:`AdaptConfig` holds typed sub-configs — :class:`~hiralign.proxy.TileConfig`, the
+guide generator's name and its own config dataclass, :class:`~hiralign.warp.WarpConfig`,
+:class:`~hiralign.finetune.FinetuneConfig` — plus one seed and the device. ``hiralign
+adapt`` builds it from its arguments (whose help texts and defaults come from these
+dataclasses, :func:`field_help`), the GUI's pipeline panel builds the same object, a run
+folder's ``config.json`` records :meth:`AdaptConfig.to_dict`, and ``launch.sh`` is
+generated from it (:mod:`hiralign.launch`). :meth:`AdaptConfig.from_dict` reads the record
+back exactly.
+
+Seeds: the run's ``seed`` seeds finetuning, and target ``i`` draws its guides from
+:func:`target_seed` ``(seed, i) = seed + 7919·i`` (what every existing run folder used).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from hiralign.errors import ConfigError
+from hiralign.finetune import FinetuneConfig
+from hiralign.proxy import TileConfig
+
+if TYPE_CHECKING:
+    from hiralign.warp.config import WarpConfig
+
+#: Guides of target ``i`` are drawn with seed ``seed + TARGET_SEED_STRIDE * i`` (a prime, so
+#: the per-target streams of nearby base seeds do not collide).
+TARGET_SEED_STRIDE = 7919
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def target_seed(seed: int, index: int) -> int:
+    """The generation seed of target ``index`` in a run seeded with ``seed``."""
+    return int(seed) + TARGET_SEED_STRIDE * int(index)
+
+
+def _warp_config_class() -> type:
+    # imported on use: hiralign.warp pulls in torch, and `hiralign --help` reads this module
+    from hiralign.warp.config import WarpConfig
+
+    return WarpConfig
+
+
+def _default_warp() -> WarpConfig:
+    return _warp_config_class()()
+
+
+def generator_config_class(name: str) -> type:
+    """The config dataclass of guide generator ``name`` (ConfigError when unknown)."""
+    from hiralign.generate import settings_class
+
+    return settings_class(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptConfig:
+    """Every setting of an adaptation run (recorded in ``config.json``).
+
+    Attributes:
+        task: degradation task of the targets and the model.
+        model: source checkpoint folder; None uses the shipped source model for ``task``.
+        generator: guide generator name (:data:`hiralign.generate.GENERATORS`).
+        generator_config: that generator's config dataclass (its defaults when None is
+            given; a mapping of its fields is accepted and converted).
+        guides: M, guides per proxy (paper default 3).
+        warp: settings of the warp-based spectral transfer.
+        finetune: aligned finetuning settings (ratio r, steps, mode...); its seed is
+            always the run's ``seed``.
+        tiles: tiled inference settings for proxies and restoration.
+        seed: the run's one seed: finetuning uses it, target i generates with
+            :func:`target_seed` (seed + 7919·i).
+        device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is
+            "auto" follows it.
+    """
+
+    task: str
+    model: str | None = None
+    generator: str = "patchnn"
+    generator_config: Any = None
+    guides: int = 3
+    warp: WarpConfig = dataclasses.field(default_factory=_default_warp)
+    finetune: FinetuneConfig = FinetuneConfig()
+    tiles: TileConfig = TileConfig()
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from hiralign.degrade import check_task
+
+        check_task(self.task)
+        if self.model is not None:
+            object.__setattr__(self, "model", str(self.model))
+        name = str(self.generator).strip().lower()
+        object.__setattr__(self, "generator", name)
+        cls = generator_config_class(name)
+        chosen = self.generator_config
+        if chosen is None:
+            chosen = cls()
+        elif isinstance(chosen, Mapping):
+            chosen = build_dataclass(cls, chosen, f"generator {name!r}")
+        elif type(chosen) is not cls:
+            raise ConfigError(f"generator {name!r} takes a {cls.__name__}, not a {type(chosen).__name__}")
+        object.__setattr__(self, "generator_config", chosen)
+        for attr, cls_ in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig)):
+            value = getattr(self, attr)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, attr, build_dataclass(cls_, value, attr))
+            elif not isinstance(value, cls_):
+                raise ConfigError(f"{attr} settings must be a {cls_.__name__}, not {type(value).__name__}")
+        if not isinstance(self.guides, int) or self.guides < 0:
+            raise ConfigError(f"guides per proxy must be an integer ≥ 0 (got {self.guides!r})")
+        if not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an integer (got {self.seed!r})")
+        if not _DEVICE.match(str(self.device).lower()):
+            raise ConfigError(f"unknown device {self.device!r}: use auto, cpu, cuda or cuda:N")
+        if self.guides == 0 and self.finetune.pairs != "proxy-only":
+            raise ConfigError("with 0 guides per proxy only --mode proxy-only (or ratio 0) can finetune")
+        if self.finetune.seed != self.seed:  # one seed: finetuning always uses the run's
+            object.__setattr__(self, "finetune", dataclasses.replace(self.finetune, seed=self.seed))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def needs_synthesis(self) -> bool:
+        """Whether the run generates guides and warps them (not for proxy-only finetuning)."""
+        return self.guides > 0 and self.finetune.pairs != "proxy-only"
+
+    def target_seed(self, index: int) -> int:
+        """The generation seed of target ``index`` (:func:`target_seed`)."""
+        return target_seed(self.seed, index)
+
+    def model_folder(self) -> Path:
+        """The source checkpoint folder (the shipped one for the task when none is set)."""
+        from hiralign.resources import shipped_model
+
+        return Path(self.model).expanduser() if self.model else shipped_model(self.task)
+
+    def generator_for(self, device: str) -> Any:
+        """The generator config to run with: its device follows ``device`` when it is "auto"."""
+        chosen = self.generator_config
+        if getattr(chosen, "device", None) == "auto" and device != "auto":
+            chosen = dataclasses.replace(chosen, device=str(device))
+        return chosen
+
+    # --------------------------------------------------------------- round trip
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able settings with every default spelled out; :meth:`from_dict` inverts it."""
+        return {"task": self.task, "model": self.model, "generator": self.generator,
+                "generator_config": as_dict(self.generator_config), "guides": self.guides,
+                "warp": as_dict(self.warp), "finetune": as_dict(self.finetune), "tiles": as_dict(self.tiles),
+                "seed": self.seed, "device": self.device}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "settings") -> AdaptConfig:
+        """Rebuild a config from :meth:`to_dict`'s output (or a subset: defaults elsewhere).
+
+        Raises:
+            ConfigError: unknown keys or values out of range, naming ``where``.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected a JSON object of adaptation settings")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "task" not in data:
+            raise ConfigError(f"{where}: the task is missing")
+        values = dict(data)
+        generator = str(values.get("generator", "patchnn"))
+        try:
+            values["generator_config"] = build_dataclass(generator_config_class(generator),
+                                                         values.get("generator_config") or {},
+                                                         f"{where}: generator_config")
+            for attr, sub in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig)):
+                values[attr] = build_dataclass(sub, values.get(attr) or {}, f"{where}: {attr}")
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """A frozen config dataclass as a JSON-friendly dict (tuples become lists)."""
+    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """``cls(**values)``, refusing unknown fields and turning JSON lists back into tuples.
+
+    Raises:
+        ConfigError: an unknown field (listing the known ones) or a rejected value.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected an object of settings, not {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: no setting {', '.join(map(repr, unknown))}; "
+                          f"its settings are: {', '.join(sorted(fields))}")
+    defaults = cls()
+    converted = {k: tuple(v) if isinstance(v, list) and isinstance(getattr(defaults, k), tuple) else v
+                 for k, v in values.items()}
+    try:
+        return cls(**converted)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def overrides(config: Any) -> dict[str, Any]:
+    """The fields of a config dataclass that differ from its defaults (JSON-friendly)."""
+    defaults = as_dict(type(config)())
+    return {k: v for k, v in as_dict(config).items() if defaults[k] != v}
+
+
+# ----------------------------------------------------------------- help texts
+@functools.cache
+def _field_docs(cls: type) -> dict[str, str]:
+    """Field name -> its description, parsed from the class's Google-style docstring."""
+    docs: dict[str, str] = {}
+    current: list[str] = []
+    indent = None
+    for line in (cls.__doc__ or "").splitlines():
+        match = re.match(r"^(\s+)([a-z_][\w]*(?:, [a-z_][\w]*)*): (.*)$", line)
+        if match and (indent is None or len(match.group(1)) <= indent):
+            indent = len(match.group(1))
+            current = [match.group(3).strip()]
+            for name in match.group(2).split(", "):
+                docs[name] = current  # type: ignore[assignment]
+            continue
+        if current and line.strip() and indent is not None and len(line) - len(line.lstrip()) > indent:
+            current.append(line.strip())
+        else:
+            current = []
+    return {name: " ".join(parts) for name, parts in docs.items()}  # type: ignore[arg-type]
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of dataclass ``cls``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            raise KeyError(f"{cls.__name__}.{name} has no default")
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+def field_help(cls: type, name: str, default: bool = True) -> str:
+    """The command-line help of field ``name``: its docstring text and its default.
+
+    Both come from the dataclass, so the CLI never repeats (and never contradicts) them.
+    """
+    text = _field_docs(cls).get(name, name.replace("_", " ")).rstrip(".")
+    text = text.replace("%", "%%")  # argparse formats help strings
+    if not default:
+        return text
+    value = field_default(cls, name)
+    return f"{text} (default: {value})"

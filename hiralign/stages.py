@@ -1,0 +1,394 @@
+"""The method's stages, one item at a time: what ``hiralign adapt`` and the GUI both run.
+
+Each function does one stage for one item (a target, or one guide of a target) and writes
+its output into a :class:`~hiralign.runfolder.RunFolder` (atomically). It returns the
+output **as read back from the run folder**, so what a later stage receives is what the
+folder holds (16-bit PNG guides, float32 cubes) whether it comes from memory (the GUI) or
+from disk (a resumed run): the two faces cannot drift apart.
+
+:class:`~hiralign.pipeline.Adaptation` loops these over a run's targets (sharding,
+resumption); the GUI's workers (:mod:`app.stages`) call them per target and stream each
+result into the window. :func:`preflight` checks a whole requested chain before any stage
+deletes or overwrites anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from hiralign.cube import Cube
+from hiralign.errors import HiralignError, InputError, ModelError, PreflightError
+from hiralign.progress import Progress, as_progress
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+    from hiralign.config import AdaptConfig
+    from hiralign.distributed import Workers
+    from hiralign.evaluate import ImageScore
+    from hiralign.models.checkpoint import CheckpointConfig
+    from hiralign.proxy import TileConfig
+    from hiralign.runfolder import RunFolder
+    from hiralign.train import TrainResult
+    from hiralign.warp import WarpResult
+
+#: The stages of a run in order (the GUI's Evaluate is restore + score).
+STAGE_NAMES = ("proxy", "generate", "warp", "finetune", "restore")
+
+
+# ------------------------------------------------------------------ models
+def load_source(config: AdaptConfig, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointConfig]:
+    """The source restorer of ``config`` on ``device``, checked against the run's task.
+
+    Raises:
+        MissingFileError, ModelError: no such checkpoint, a broken one, or another task.
+    """
+    from hiralign.models.checkpoint import load_checkpoint
+
+    folder = config.model_folder()
+    model, ckpt = load_checkpoint(folder, device)
+    if ckpt.task != config.task:
+        raise ModelError(f"{folder}: the model restores {ckpt.task!r}, not {config.task!r}")
+    return model, ckpt
+
+
+def on_model_bands(cube: Cube, model: Any, ckpt: CheckpointConfig) -> tuple[Cube, bool]:
+    """``cube`` on the bands the model restores, and whether it was resampled.
+
+    A band-agnostic model (class attribute ``band_agnostic = True``) takes the cube as it
+    is; any other is fed the checkpoint's band set (:func:`hiralign.bands.match_bands`).
+
+    Raises:
+        InputError: band counts differ and cannot be matched (names the cube and both
+            band counts).
+    """
+    from hiralign.bands import match_bands
+    from hiralign.models.build import is_band_agnostic
+
+    if is_band_agnostic(model):
+        return cube, False
+    wl = None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths)
+    try:
+        return match_bands(cube, ckpt.bands, wl)
+    except InputError as exc:
+        raise InputError(f"{exc} (the model restores {ckpt.bands}-band cubes, {cube.name} has "
+                         f"{cube.n_bands} bands)") from None
+
+
+def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tiles: TileConfig,
+                   device: str | torch.device | None, progress: Progress | None = None, name: str | None = None,
+                   back: bool = False) -> Cube:
+    """Restore one cube on the model's bands (tiled), optionally mapped back to its own bands.
+
+    Args:
+        model, ckpt: the restorer and its checkpoint config.
+        cube: (h, w, B) degraded cube.
+        tiles: tiled inference settings.
+        device: where the model runs.
+        progress: per-tile progress; cancellable.
+        name: name of the result (default: the cube's).
+        back: resample a resampled result back onto ``cube``'s wavelengths (the restore
+            stage); False keeps the model's bands (a proxy, the finetuning target).
+
+    Returns:
+        (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
+    """
+    from hiralign.bands import resample_bands
+    from hiralign.proxy import restore_cube
+
+    grid, mapped = on_model_bands(cube, model, ckpt)
+    restored = restore_cube(model, grid, scale=ckpt.scale, tiles=tiles, device=device, progress=progress,
+                            name=name or cube.name)
+    if back and mapped:
+        restored = resample_bands(restored, cube.wavelengths_or_default())
+    return restored
+
+
+def proxy_rgb(proxy: Cube) -> np.ndarray:
+    """r_i = Γ(p_i) clipped to [0, 1], (H, W, 3) float32: what the generator and the warp see (Eq. 4)."""
+    return np.clip(proxy.pseudo_rgb(), 0.0, 1.0).astype(np.float32)
+
+
+def _load_cube(path: Path, name: str) -> Cube:
+    from hiralign import io
+
+    cube = io.load(path)
+    cube.name = name
+    return cube
+
+
+# ------------------------------------------------------------- stage 1
+def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
+               tiles: TileConfig, device: str | torch.device | None,
+               progress: Progress | None = None) -> tuple[Cube, np.ndarray]:
+    """Stage 1 for one target: p_i = Φ_src(x_i) on the model's bands (Eq. 3).
+
+    Writes ``proxies/<name>.hdr`` and the 16-bit ``proxies/<name>_rgb.png``.
+
+    Returns:
+        (proxy cube, proxy RGB (H, W, 3) float32), both as the run folder holds them.
+    """
+    from hiralign import io
+
+    proxy = restore_target(model, ckpt, target, tiles=tiles, device=device, progress=progress, name=name)
+    io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
+    io.save(proxy, run.proxy(name))
+    rgb = io.load_rgb(run.proxy_rgb(name))
+    as_progress(progress).preview("proxy", rgb)
+    return _load_cube(run.proxy(name), name), rgb
+
+
+# ------------------------------------------------------------ stage 2a
+def make_generator(config: AdaptConfig, device: str) -> Any:
+    """The run's guide generator; its device follows ``device`` unless set on its own."""
+    from hiralign.generate import get_generator
+
+    chosen = config.generator_for(device)
+    return get_generator(config.generator, **{f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen)})
+
+
+def guides_item(run: RunFolder, name: str, index: int, rgb: np.ndarray, generator: Any, config: AdaptConfig,
+                progress: Progress | None = None) -> list[np.ndarray]:
+    """Stage 2a for target ``index``: M guide RGBs g_ij from its proxy RGB, seeded per target.
+
+    Target i draws with :meth:`AdaptConfig.target_seed` (seed + 7919·i). Writes
+    ``guides/<name>_g<j>.png`` (16-bit).
+
+    Returns:
+        M (H, W, 3) float32 guides as the run folder holds them.
+    """
+    from hiralign import io
+
+    guides = generator.generate(rgb, config.guides, config.target_seed(index), progress)
+    for j, guide in enumerate(guides):
+        io.save_rgb(guide, run.guide(name, j), bits=16)
+    return [io.load_rgb(run.guide(name, j)) for j in range(len(guides))]
+
+
+# ------------------------------------------------------------ stage 2b
+def warp_item(run: RunFolder, name: str, j: int, proxy: Cube, rgb: np.ndarray, guide: np.ndarray,
+              config: AdaptConfig, *, device: str | torch.device | None,
+              progress: Progress | None = None) -> WarpResult:
+    """Stage 2b for guide ``j`` of a target: ỹ_ij = T_ij p_i (Eqs. 9–26).
+
+    Writes ``synth/<name>_g<j>.hdr`` and its diagnostics ``synth/<name>_g<j>.json``.
+
+    Returns:
+        The warp result; its ``synthesized`` is the cube as the run folder holds it.
+    """
+    from hiralign import io
+    from hiralign.atomic import write_json
+    from hiralign.warp import warp
+
+    result = warp(proxy, guide, config.warp, proxy_rgb=rgb, device=device, progress=progress)
+    write_json(run.warp_diagnostics(name, j), dict(result.diagnostics))
+    io.save(proxy.with_data(result.synthesized, name=f"{name}_g{j}"), run.synth(name, j))
+    as_progress(progress).preview("warp", result.transported_rgb)
+    return dataclasses.replace(result, synthesized=io.load(run.synth(name, j)).data)
+
+
+def merge_warp_diagnostics(run: RunFolder, names: Sequence[str], guides: int) -> None:
+    """Collect the per-guide diagnostics into ``warp.json`` (those present)."""
+    from hiralign.atomic import write_json
+
+    merged = {f"{n}_g{j}": json.loads(run.warp_diagnostics(n, j).read_text(encoding="utf-8"))
+              for n in names for j in range(guides) if run.warp_diagnostics(n, j).is_file()}
+    write_json(run.warp_json, merged)
+
+
+# ------------------------------------------------------------- stage 3
+def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfig, proxies: Sequence[Cube],
+                    synthesized: Sequence[Cube], *, run: RunFolder, provenance: Mapping[str, Any],
+                    device: str | torch.device | None, progress: Progress | None = None,
+                    workers: Workers | None = None, resume: bool = True) -> TrainResult:
+    """Stage 3: finetune ``model`` in place on the aligned pairs; write ``checkpoint/``.
+
+    The training pairs follow ``config.finetune.pairs`` (the one place the mode is
+    decided); synthesized cubes are used only when the run synthesizes. With several
+    processes the model is wrapped for DDP (seed + rank, a state file per rank).
+
+    Args:
+        model, ckpt: the source restorer (trained in place) and its config.
+        config: the run's settings.
+        proxies: p_i, one per target, on the model's bands.
+        synthesized: ỹ_ij, target-major (all guides of target 0 first).
+        run: where the checkpoint and the resumable training state go.
+        provenance: facts recorded in ``provenance.json`` (targets, source model...).
+        device: where to train.
+        progress: per-step progress with the running loss; cancellable.
+        workers: this process's share of a distributed run (default: alone).
+        resume: continue from ``run.train_state`` when it exists.
+
+    Returns:
+        The training loop's result.
+    """
+    from hiralign.distributed import Workers
+    from hiralign.finetune import finetune
+    from hiralign.models.checkpoint import save_checkpoint
+
+    workers = workers or Workers()
+    synth = list(synthesized) if config.needs_synthesis else []
+    trained, settings, state_path = model, config.finetune, run.train_state
+    if workers.size > 1:
+        # DDP: gradients averaged over ranks, each rank its own patches and state file
+        from hiralign.distributed import agree_on_resume, data_parallel, rank_state_path
+
+        trained = data_parallel(model, device)
+        settings = dataclasses.replace(settings, seed=settings.seed + workers.rank)
+        state_path = rank_state_path(state_path, workers.rank)
+        agree_on_resume(state_path, workers)
+    elif not resume:
+        state_path.unlink(missing_ok=True)
+    result = finetune(trained, config.task, list(proxies), synth, settings, state_path=state_path, resume=True,
+                      device=device, progress=progress)
+    if workers.is_main:
+        record = {**dict(provenance), "mode": config.finetune.pairs, "settings": config.to_dict(),
+                  "training": result.to_dict(), "pairs": {"proxies": len(proxies), "synthesized": len(synth)},
+                  "processes": workers.size}
+        save_checkpoint(model, run.checkpoint, ckpt, record)
+    workers.barrier()  # states go only once the checkpoint is complete
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path]) -> dict[str, Any]:
+    """What an adapted checkpoint records about its origin (besides settings and training)."""
+    from hiralign.models.checkpoint import read_provenance
+
+    folder = config.model_folder()
+    return {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
+            "targets": [str(t) for t in targets]}
+
+
+# -------------------------------------------------------- restore, score
+def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
+                 tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None) -> Cube:
+    """The adapted model applied to one observed target, back on its own bands.
+
+    Writes ``restored/<name>.hdr``; returns the cube as the run folder holds it.
+    """
+    from hiralign import io
+
+    restored = restore_target(model, ckpt, target, tiles=tiles, device=device, progress=progress, name=name,
+                              back=True)
+    io.save(restored, run.restored(name))
+    return _load_cube(run.restored(name), name)
+
+
+def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *,
+               maps: bool = False, where: str | Path | None = None) -> dict[str, ImageScore]:
+    """Source (the proxy) and adapted restorations of one target against its clean reference.
+
+    The proxy is on the model's bands; it is resampled onto the reference's when they
+    differ. A super-resolution reference is cropped to the scale first.
+
+    Args:
+        name: the target's name (names the scores).
+        clean: (H, W, B) clean reference.
+        proxy: the source model's restoration p_i.
+        restored: the adapted model's restoration, on the target's bands.
+        task: the degradation task (its scale crops the reference).
+        maps: also compute the per-band PSNR and the SAM map.
+        where: how to name the reference in messages (its file).
+
+    Raises:
+        InputError: the reference's shape does not match the restorations.
+    """
+    from hiralign.bands import resample_bands
+    from hiralign.degrade import crop_to_scale
+    from hiralign.evaluate import score_cube
+
+    reference = crop_to_scale(clean, task).with_data(crop_to_scale(clean, task).data, name=name)
+    if proxy.n_bands != reference.n_bands and reference.wavelengths is not None:
+        proxy = resample_bands(proxy, reference.wavelengths)
+    scores = {}
+    for label, cube in (("source", proxy), ("adapted", restored)):
+        if cube.shape != reference.shape:
+            raise InputError(f"{where or name}: clean reference shape {reference.shape} does not match the "
+                             f"restored {cube.shape} of {name}")
+        scores[label] = score_cube(cube, reference, maps=maps)
+    return scores
+
+
+def write_report(run: RunFolder, report: Mapping[str, Any]) -> dict[str, Any]:
+    """Write ``report.json`` (timings, metrics...) atomically; returns it as a dict."""
+    from hiralign.atomic import write_json
+
+    out = dict(report)
+    write_json(run.report, out)
+    return out
+
+
+# -------------------------------------------------------------- preflight
+def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str] = STAGE_NAMES, *,
+              device: str | None = None, model_folder: str | Path | None = None,
+              bands_of: Sequence[str] | None = None) -> tuple[Any, Any]:
+    """Check the whole requested chain before anything is deleted or overwritten.
+
+    Checks the device, the source (or ``model_folder``) checkpoint and its task, that
+    every target's bands can be fed to the model, and that the generator can run (its
+    weights are present) when the chain generates guides. Every problem is collected and
+    reported at once.
+
+    Args:
+        config: the run's settings.
+        targets: the observed target cubes (only their band sets are used).
+        stages: the stages about to run (a subset of :data:`STAGE_NAMES`, plus the GUI's
+            ``"evaluate"``).
+        device: the device to check (default: ``config.device``).
+        model_folder: the checkpoint the first model stage loads (default: the source).
+        bands_of: names of the targets in messages (default: the cubes' names).
+
+    Returns:
+        (model, checkpoint config) loaded on the CPU when a stage needs the model, else
+        (None, None).
+
+    Raises:
+        PreflightError: one message listing every problem found, one per line (a
+            ConfigError and a ModelError).
+    """
+    from hiralign.device import resolve_device
+
+    problems: list[str] = []
+    stages = list(stages)
+    try:
+        resolve_device(device or config.device)
+    except HiralignError as exc:
+        problems.append(str(exc))
+    model = ckpt = None
+    needs_model = any(s in stages for s in ("proxy", "finetune", "restore", "evaluate"))
+    if needs_model:
+        from hiralign.models.checkpoint import load_checkpoint
+
+        try:
+            folder = Path(model_folder) if model_folder is not None else config.model_folder()
+            model, ckpt = load_checkpoint(folder, "cpu")
+            if ckpt.task != config.task:
+                problems.append(f"{folder}: the model restores {ckpt.task!r}, not {config.task!r}")
+        except HiralignError as exc:
+            problems.append(str(exc))
+    if ckpt is not None:
+        names = list(bands_of) if bands_of is not None else [t.name for t in targets]
+        for cube, name in zip(targets, names):
+            probe = cube.with_data(cube.data[:1, :1], name=name)  # the band rules need no pixels
+            try:
+                on_model_bands(probe, model, ckpt)
+            except InputError as exc:
+                problems.append(str(exc))
+    if "generate" in stages and config.needs_synthesis:
+        from hiralign.generate import check_available
+
+        try:
+            check_available(config.generator, config.generator_config)
+        except HiralignError as exc:
+            problems.append(f"generator {config.generator}: {exc}")
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise PreflightError(f"cannot run {' → '.join(stages)} ({len(problems)} problem"
+                          f"{'s' * (len(problems) != 1)}):\n{lines}")
+    return model, ckpt
