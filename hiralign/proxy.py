@@ -1,14 +1,22 @@
 """Stage 1 (paper Sec. III-A): restore degraded target cubes with the source model.
 
 Inference is tiled with overlapping windows blended by smooth weights, so any image size
-runs within bounded memory on CPU or CUDA, with progress per tile. The same function also
-restores targets with the adapted model at the end of a run.
+runs within bounded memory on CPU or CUDA, with progress per tile. The tiler works one
+row of tiles at a time (:func:`restore_rows`): it asks for the input rows that row of
+tiles covers and hands on every output row as soon as no later tile touches it. In memory
+(:func:`restore_tensor`, :func:`restore_cube`) the rows land in one output tensor; from
+file to file (:func:`restore_file`) they stream from a memory-mapped input into an ENVI
+output written row window by row window, so a cube of any size restores in the memory
+of one row of tiles. The same functions also restore targets with the adapted model at
+the end of a run.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -19,6 +27,10 @@ from hiralign.progress import Progress, as_progress
 if TYPE_CHECKING:
     import torch
 
+#: Tile weights: "ramp" (1 inside, raised cosine across overlaps) or "window" (a smooth
+#: window over the whole tile, never exactly 0; see docs/formats.md "Tile seams").
+BLENDS = ("ramp", "window")
+
 
 @dataclasses.dataclass(frozen=True)
 class TileConfig:
@@ -28,11 +40,13 @@ class TileConfig:
         tile: side of a square input tile in pixels (input resolution).
         overlap: overlap between neighbouring tiles in input pixels; blended smoothly.
         batch: tiles evaluated per forward pass.
+        blend: "ramp" (the default) or "window" (see :data:`BLENDS`).
     """
 
     tile: int = 128
     overlap: int = 16
     batch: int = 4
+    blend: str = "ramp"
 
     def __post_init__(self) -> None:
         if self.tile < 8:
@@ -41,6 +55,8 @@ class TileConfig:
             raise ConfigError(f"overlap {self.overlap} must be in [0, tile/2]")
         if self.batch < 1:
             raise ConfigError("tile batch must be at least 1")
+        if self.blend not in BLENDS:
+            raise ConfigError(f"tile blend {self.blend!r} is not one of {', '.join(BLENDS)}")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -53,9 +69,19 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
-    """1-D weights: 1 in the middle, a raised-cosine ramp across overlaps (not at image edges)."""
+def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool, blend: str = "ramp") -> np.ndarray:
+    """1-D weights of one tile: ``blend`` "ramp" is 1 in the middle and a raised-cosine ramp
+    across overlaps (not at image edges); "window" is a raised-cosine bump over the whole
+    tile (flat 1 only towards image edges), floored at 1e-3 so every pixel has weight."""
     w = np.ones(size, dtype=np.float32)
+    if blend == "window":
+        bump = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(size, dtype=np.float64) + 0.5) / size)).astype(np.float32)
+        half = size // 2
+        if not at_start:
+            w[:half] = bump[:half]
+        if not at_end:
+            w[half:] = bump[half:]
+        return np.maximum(w, np.float32(1e-3))
     if overlap > 0:
         ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / overlap)
         if not at_start:
@@ -63,6 +89,101 @@ def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool) -> np.nda
         if not at_end:
             w[-overlap:] = ramp[::-1]
     return w
+
+
+def _axis_weights(length: int, tile: int, overlap: int, scale: int, blend: str) -> tuple[list[int], list[np.ndarray]]:
+    """Tile starts along one axis and each tile's 1-D weights, normalised to sum to 1.
+
+    Tile weights are outer products of these, and the tiles form a grid, so the total
+    weight at a pixel factorises too: normalising each axis makes every pixel's weights
+    sum to exactly 1 and lets a tile's contribution be final as soon as it is added.
+    """
+    starts = tile_starts(length, tile, overlap)
+    raw = [_blend_ramp(tile * scale, overlap * scale, s == 0, s + tile >= length, blend) for s in starts]
+    total = np.zeros(length * scale, dtype=np.float64)
+    for s, w in zip(starts, raw):
+        total[s * scale:(s + tile) * scale] += w
+    normalised = [(w / total[s * scale:(s + tile) * scale]).astype(np.float32) for s, w in zip(starts, raw)]
+    return starts, normalised
+
+
+def restore_rows(
+    model: torch.nn.Module,
+    read: Callable[[int, int], torch.Tensor],
+    shape: tuple[int, int, int],
+    emit: Callable[[int, torch.Tensor], None],
+    *,
+    scale: int = 1,
+    tiles: TileConfig = TileConfig(),
+    device: torch.device | str | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """The tiler: run ``model`` over a (B, H, W) cube one row of tiles at a time.
+
+    Args:
+        model: maps (N, B, h, w) to (N, B, h·scale, w·scale).
+        read: ``read(y0, y1)`` returns input rows y0:y1 as a (B, y1-y0, W) tensor.
+        shape: (B, H, W) of the input.
+        emit: ``emit(row, rows)`` receives finished output rows (B, n, W·scale) starting at
+            output row ``row``, in order, each exactly once.
+        scale: spatial up-scaling of the model (1 for restoration, 4 for ×4 SR).
+        tiles: tiling settings (sizes in input pixels).
+        device: where the model runs (default: the model's device).
+        progress: reports tiles done; ``check()`` between batches cancels.
+
+    Raises:
+        InputError: the model returns the wrong shape.
+    """
+    import torch
+
+    progress = as_progress(progress)
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    device = torch.device(device)
+    bands, height, width = shape
+    tile_h, tile_w = min(tiles.tile, height), min(tiles.tile, width)
+    overlap_h, overlap_w = min(tiles.overlap, tile_h // 2), min(tiles.overlap, tile_w // 2)
+    rows, row_w = _axis_weights(height, tile_h, overlap_h, scale, tiles.blend)
+    cols, col_w = _axis_weights(width, tile_w, overlap_w, scale, tiles.blend)
+    total, done = len(rows) * len(cols), 0
+    acc = torch.zeros(bands, 0, width * scale, dtype=torch.float32)
+    acc_start = 0  # output row of acc[:, 0]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for i, r in enumerate(rows):
+                strip = read(r, r + tile_h).float()
+                end = (r + tile_h) * scale
+                if end - acc_start > acc.shape[1]:
+                    grow = torch.zeros(bands, end - acc_start - acc.shape[1], width * scale, dtype=torch.float32)
+                    acc = torch.cat([acc, grow], dim=1)
+                wr = torch.from_numpy(row_w[i])
+                for first in range(0, len(cols), tiles.batch):
+                    progress.check()
+                    chunk = list(range(first, min(first + tiles.batch, len(cols))))
+                    batch = torch.stack([strip[:, :, cols[j]:cols[j] + tile_w] for j in chunk]).to(device)
+                    pred = model(batch).float().cpu()
+                    expected = (len(chunk), bands, tile_h * scale, tile_w * scale)
+                    if tuple(pred.shape) != expected:
+                        raise InputError(f"the model returned shape {tuple(pred.shape)} for input "
+                                         f"{tuple(batch.shape)}; expected {expected} (scale {scale})")
+                    rs = r * scale - acc_start
+                    for j, tile_out in zip(chunk, pred):
+                        w = (wr[:, None] * torch.from_numpy(col_w[j])[None, :])[None]
+                        cs = cols[j] * scale
+                        acc[:, rs:rs + tile_h * scale, cs:cs + tile_w * scale] += tile_out * w
+                    done += len(chunk)
+                    progress.report(done, total, "restoring tiles")
+                # Rows above the next tile row are final: hand them on and forget them.
+                final = rows[i + 1] * scale if i + 1 < len(rows) else height * scale
+                if final > acc_start:
+                    emit(acc_start, acc[:, :final - acc_start])
+                    acc = acc[:, final - acc_start:].clone()
+                    acc_start = final
+    finally:
+        model.train(was_training)
 
 
 def restore_tensor(
@@ -74,63 +195,24 @@ def restore_tensor(
     device: torch.device | str | None = None,
     progress: Progress | None = None,
 ) -> torch.Tensor:
-    """Apply ``model`` to a (B, H, W) cube tensor tile by tile.
-
-    Args:
-        model: maps (N, B, h, w) to (N, B, h·scale, w·scale).
-        x: (B, H, W) degraded cube (low-resolution for super-resolution).
-        scale: spatial up-scaling of the model (1 for restoration, 4 for ×4 SR).
-        tiles: tiling settings (sizes in input pixels).
-        device: where the model runs (default: the model's device).
-        progress: reports tiles done; ``check()`` between batches cancels.
+    """Apply ``model`` to a (B, H, W) cube tensor tile by tile (see :func:`restore_rows`).
 
     Returns:
         (B, H·scale, W·scale) float32 tensor on the CPU.
     """
     import torch
 
-    progress = as_progress(progress)
     if x.ndim != 3:
         raise InputError(f"expected a (B, H, W) cube tensor, got shape {tuple(x.shape)}")
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
     bands, height, width = x.shape
-    tile_h, tile_w = min(tiles.tile, height), min(tiles.tile, width)
-    overlap_h = min(tiles.overlap, tile_h // 2)
-    overlap_w = min(tiles.overlap, tile_w // 2)
-    rows = tile_starts(height, tile_h, overlap_h)
-    cols = tile_starts(width, tile_w, overlap_w)
-    boxes = [(r, c) for r in rows for c in cols]
+    out = torch.empty(bands, height * scale, width * scale, dtype=torch.float32)
 
-    out = torch.zeros(bands, height * scale, width * scale, dtype=torch.float32)
-    weight = torch.zeros(1, height * scale, width * scale, dtype=torch.float32)
-    x = x.float()
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for first in range(0, len(boxes), tiles.batch):
-                progress.check()
-                chunk = boxes[first:first + tiles.batch]
-                batch = torch.stack([x[:, r:r + tile_h, c:c + tile_w] for r, c in chunk]).to(device)
-                pred = model(batch).float().cpu()
-                expected = (len(chunk), bands, tile_h * scale, tile_w * scale)
-                if tuple(pred.shape) != expected:
-                    raise InputError(f"the model returned shape {tuple(pred.shape)} for input "
-                                     f"{tuple(batch.shape)}; expected {expected} (scale {scale})")
-                for (r, c), tile_out in zip(chunk, pred):
-                    wr = _blend_ramp(tile_h * scale, overlap_h * scale, r == 0, r + tile_h >= height)
-                    wc = _blend_ramp(tile_w * scale, overlap_w * scale, c == 0, c + tile_w >= width)
-                    w = torch.from_numpy(np.outer(wr, wc))[None]
-                    rs, cs = r * scale, c * scale
-                    out[:, rs:rs + tile_h * scale, cs:cs + tile_w * scale] += tile_out * w
-                    weight[:, rs:rs + tile_h * scale, cs:cs + tile_w * scale] += w
-                progress.report(min(first + tiles.batch, len(boxes)), len(boxes), "restoring tiles")
-    finally:
-        model.train(was_training)
-    return out / weight.clamp_min(1e-8)
+    def emit(row: int, rows: torch.Tensor) -> None:
+        out[:, row:row + rows.shape[1]] = rows
+
+    restore_rows(model, lambda y0, y1: x[:, y0:y1], (bands, height, width), emit, scale=scale, tiles=tiles,
+                 device=device, progress=progress)
+    return out
 
 
 def restore_cube(
@@ -143,10 +225,119 @@ def restore_cube(
     progress: Progress | None = None,
     name: str | None = None,
 ) -> Cube:
-    """Restore a :class:`Cube` (see :func:`restore_tensor`); keeps its band metadata."""
+    """Restore a :class:`Cube` (see :func:`restore_tensor`); keeps its band metadata and mask."""
     if cube.count_nonfinite():
         raise InputError(f"{cube.name}: {cube.count_nonfinite()} NaN/Inf values; zero them first "
                          "(--zero-nonfinite)")
     restored = restore_tensor(model, cube.to_torch(), scale=scale, tiles=tiles, device=device,
                               progress=progress)
     return Cube.from_torch(restored, like=cube, name=name or cube.name)
+
+
+def restore_file(
+    model: torch.nn.Module,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    scale: int = 1,
+    tiles: TileConfig = TileConfig(),
+    device: torch.device | str | None = None,
+    progress: Progress | None = None,
+    model_bands: int | None = None,
+    model_wavelengths: Any = None,
+    before: Callable[[np.ndarray], np.ndarray] | None = None,
+    after: Callable[[np.ndarray], np.ndarray] | None = None,
+    dtype: str | None = None,
+    load_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Restore the cube file ``src`` into ``dst`` in bounded memory (rows streamed both ways).
+
+    The input is opened with :func:`hiralign.io.open_cube` (ENVI/NPY memory maps, HDF5
+    chunks) and read one row of tiles at a time; finished output rows go straight to an
+    ENVI file (``dst`` .hdr/.img) written atomically, so peak memory is about two rows of
+    tiles (input and blending buffer) plus the model, whatever the cube's size. Other
+    output suffixes are assembled in memory and saved with :func:`hiralign.io.save`.
+
+    Args:
+        model: the restorer (see :func:`restore_rows`).
+        src: the degraded cube file.
+        dst: the output path (ENVI streams; other formats are saved whole).
+        scale: the model's spatial factor.
+        tiles: tiling settings.
+        device: where the model runs.
+        progress: tiles done; cancellation between batches (nothing is written then).
+        model_bands, model_wavelengths: the model's band set; a target on other bands is
+            resampled per row window onto it and back (``hiralign.bands.match_bands``,
+            exactly as for a loaded cube: the resampling is per pixel).
+        before, after: optional per-window transforms of (h, W, B) float32 values on the
+            target's bands, e.g. intensity normalisation and its inverse.
+        dtype: output dtype, as for :func:`hiralign.io.save` ("input" keeps uint16 counts).
+        load_options: ``var``, ``wavelengths``, ``zero_nonfinite`` for opening ``src``.
+
+    Returns:
+        {"input", "output" (the header for ENVI), "shape" [H, W, B], "resampled": bool}.
+
+    Raises:
+        InputError, MissingFileError: bad input (nothing is written).
+    """
+    import torch
+
+    from hiralign.bands import match_bands, resample_bands
+    from hiralign.io import open_cube, save
+    from hiralign.io.envi_write import EnviWriter
+
+    lazy = open_cube(src, **(load_options or {}))
+    h, w, b = lazy.shape
+    like = lazy.like()
+    model_wl = None if model_wavelengths is None else np.asarray(model_wavelengths, dtype=np.float64)
+    _, mapped = match_bands(like, model_bands or b, model_wl)
+
+    def read(y0: int, y1: int) -> torch.Tensor:
+        rows, _ = lazy.read_rows(y0, y1)
+        if before is not None:
+            rows = before(rows)
+        if mapped:
+            rows = resample_bands(like.with_data(rows), model_wl).data  # type: ignore[arg-type]
+        return torch.from_numpy(np.ascontiguousarray(rows.transpose(2, 0, 1)))
+
+    def back(row: int, rows: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        values = rows.numpy().transpose(1, 2, 0)
+        if mapped:
+            values = resample_bands(Cube(values, wavelengths=model_wl), lazy.wavelengths).data  # type: ignore[arg-type]
+        if after is not None:
+            values = after(values)
+        mask = None
+        if lazy.prep.ignore_value is not None:
+            y0, y1 = row // scale, -(-(row + values.shape[0]) // scale)
+            mask = lazy.read_mask(y0, y1)
+            if mask is not None and scale > 1:
+                mask = np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)[row - y0 * scale:][:values.shape[0]]
+        return np.ascontiguousarray(values, dtype=np.float32), mask
+
+    in_bands = model_bands if mapped and model_bands else b
+    out_shape = (h * scale, w * scale, b)
+    dst = Path(dst)
+    info = {"input": str(src), "shape": list(out_shape), "resampled": bool(mapped)}
+    if dst.suffix.lower() in (".hdr", ".img"):
+        with EnviWriter(dst, out_shape, like, dtype) as out:
+            restore_rows(model, read, (in_bands, h, w), lambda row, rows: out.write_rows(row, *back(row, rows)),
+                         scale=scale, tiles=tiles, device=device, progress=progress)
+        info["output"] = str(out.header)
+        return info
+    data = np.empty(out_shape, dtype=np.float32)
+    mask_all = None
+
+    def keep(row: int, rows: torch.Tensor) -> None:
+        nonlocal mask_all
+        values, mask = back(row, rows)
+        data[row:row + values.shape[0]] = values
+        if mask is not None:
+            if mask_all is None:
+                mask_all = np.zeros((*out_shape[:2], mask.shape[2]), dtype=bool)
+            mask_all[row:row + values.shape[0]] = mask
+
+    restore_rows(model, read, (in_bands, h, w), keep, scale=scale, tiles=tiles, device=device, progress=progress)
+    cube = like.with_data(data)
+    cube.mask = mask_all
+    info["output"] = str(save(cube, dst, dtype=dtype))
+    return info

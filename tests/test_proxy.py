@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ import torch.nn as nn
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError
 from hiralign.progress import CallbackProgress, Cancelled
-from hiralign.proxy import TileConfig, restore_cube, restore_tensor, tile_starts
+from hiralign.proxy import TileConfig, restore_cube, restore_file, restore_tensor, tile_starts
 
 
 class LocalNet(nn.Module):
@@ -84,3 +86,66 @@ def test_bad_settings_and_inputs_are_refused(small_cube: Cube) -> None:
     data[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         restore_cube(nn.Identity(), small_cube.with_data(data))
+
+
+# ------------------------------------------------------------------------- file to file
+def _envi_u16(folder, data, extra=""):
+    """An ENVI BIL uint16 pair written by hand (independent of the code under test)."""
+    h, w, b = data.shape
+    (folder / "in.img").write_bytes(np.ascontiguousarray(data.transpose(0, 2, 1)).astype("<u2").tobytes())
+    (folder / "in.hdr").write_text(f"ENVI\nsamples = {w}\nlines = {h}\nbands = {b}\nheader offset = 0\n"
+                                   f"data type = 12\ninterleave = bil\nbyte order = 0\n{extra}")
+    return folder / "in.hdr"
+
+
+def test_restore_file_streams_to_the_same_result_as_in_memory(tmp_path) -> None:
+    from hiralign.io import load
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 4000, size=(70, 90, 5)).astype(np.uint16)
+    counts[3, 4, :] = 65535
+    src = _envi_u16(tmp_path, counts, "data ignore value = 65535\nwavelength = {450, 500, 550, 600, 650}\n")
+    model = LocalNet(5)
+    tiles = TileConfig(tile=32, overlap=8, batch=3)
+    info = restore_file(model, src, tmp_path / "out.hdr", tiles=tiles)
+    streamed = load(info["output"])
+    whole = restore_cube(model, load(src), tiles=tiles)
+    np.testing.assert_array_equal(streamed.mask, whole.mask)  # no-data samples stay no-data
+    np.testing.assert_allclose(streamed.data, np.where(whole.mask, 0, whole.data), atol=1e-6)
+    assert streamed.mask is not None and streamed.mask[3, 4].all() and int(streamed.mask.sum()) == 1  # one pixel
+    np.testing.assert_array_equal(streamed.wavelengths, [450, 500, 550, 600, 650])
+    # identity in the input's dtype gives the input file back, byte for byte
+    same = restore_file(nn.Identity(), src, tmp_path / "same.hdr", tiles=tiles, dtype="input")
+    stored = np.fromfile(Path(same["output"]).with_suffix(".img"), "<u2").reshape(5, 70, 90).transpose(1, 2, 0)
+    np.testing.assert_array_equal(stored, counts)
+
+
+def test_restore_file_maps_bands_per_window_and_super_resolves(tmp_path) -> None:
+    from hiralign.bands import match_bands, resample_bands
+    from hiralign.io import load, save
+
+    rng = np.random.default_rng(4)
+    wl = np.linspace(470, 630, 16)
+    cube = Cube(rng.random((24, 20, 16), dtype=np.float32), wavelengths=wl, name="t")
+    src = save(cube, tmp_path / "t.npy")
+    model_wl = np.arange(400.0, 701.0, 10.0)
+    model = nn.Sequential(LocalNet(31), nn.Upsample(scale_factor=4, mode="nearest"))
+    tiles = TileConfig(tile=16, overlap=4)
+    info = restore_file(model, src, tmp_path / "o.h5", scale=4, tiles=tiles, model_bands=31,
+                        model_wavelengths=model_wl, load_options={"wavelengths": wl})
+    assert info["resampled"] and info["shape"] == [96, 80, 16]
+    mapped, _ = match_bands(load(src, wavelengths=wl), 31, model_wl)
+    expected = resample_bands(restore_cube(model, mapped, scale=4, tiles=tiles), wl)
+    np.testing.assert_allclose(load(info["output"]).data, expected.data, atol=1e-5)
+
+
+def test_restore_file_cancelled_writes_nothing(tmp_path, small_cube: Cube) -> None:
+    from hiralign.io import save
+
+    src = save(small_cube, tmp_path / "s.hdr")
+    progress = CallbackProgress()
+    progress.token.cancel()
+    with pytest.raises(Cancelled):
+        restore_file(nn.Identity(), src, tmp_path / "out" / "r.hdr", tiles=TileConfig(tile=16, overlap=4),
+                     progress=progress)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -269,6 +269,16 @@ class LazyCube:
                                      "--zero-nonfinite (zero_nonfinite=True) to replace them by 0")
         return rows, ignored
 
+    def read_mask(self, start: int, stop: int) -> np.ndarray | None:
+        """The ignored-sample mask of rows ``start:stop`` ((h, W, B) bool), or None when none is."""
+        if self.prep.ignore_value is None:
+            return None
+        stored = read_rows(self._raw.data, start, stop)
+        if self.prep.order is not None:
+            stored = stored[:, :, self.prep.order]
+        mask = stored == self.prep.ignore_value
+        return mask if mask.any() else None
+
     def windows(self, budget: int = WINDOW_BYTES) -> Iterator[tuple[int, int]]:
         """Row ranges of about ``budget`` float32 bytes each, covering the cube."""
         return row_windows(self.height, self.width * self.n_bands * 4, budget)
