@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -248,11 +249,13 @@ def file_scale(cube: Any) -> tuple[float, str]:
     return 1.0, "loaded"
 
 
-def haar_samples(bands_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def haar_samples(bands_first: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Finest Haar diagonal details and smoothed local means of 2×2 blocks.
 
     Args:
         bands_first: (B, H, W) data (H, W ≥ 2; an odd last row/column is dropped).
+        mask: (B or 1, H, W) samples without data (True), or None; blocks touching one
+            (or whose 3×3 neighbourhood does) get NaN.
 
     Returns:
         (detail, level), both (B, H//2, W//2) float64: detail d = (x₀₀ − x₀₁ − x₁₀ + x₁₁)/2
@@ -270,6 +273,12 @@ def haar_samples(bands_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x11 = x[:, 1:h:2, 1:w:2].astype(np.float64)
     detail = 0.5 * (x00 - x01 - x10 + x11)
     level = uniform_filter(0.25 * (x00 + x01 + x10 + x11), size=(1, 3, 3), mode="nearest")
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)[:, :h, :w]
+        blocks = m[:, 0::2, 0::2] | m[:, 0::2, 1::2] | m[:, 1::2, 0::2] | m[:, 1::2, 1::2]
+        near = uniform_filter(blocks.astype(np.float32), size=(1, 3, 3), mode="nearest") > 0
+        detail = np.where(blocks, np.nan, detail)
+        level = np.where(near | blocks, np.nan, level)
     return detail, level
 
 
@@ -283,8 +292,9 @@ def _bounded(arr: np.ndarray) -> np.ndarray:
     return arr[np.stack([rows, rows + 1], axis=1).ravel()]
 
 
-def _bands_first(cube: Any) -> tuple[np.ndarray, float, str, tuple[float, ...] | None, str]:
-    """(B, H, W) data on the file's own scale, its scale, units, wavelengths and name."""
+def _bands_first(cube: Any) -> tuple[np.ndarray, np.ndarray | None, float, str, tuple[float, ...] | None, str]:
+    """(B, H, W) data on the file's own scale, its (B|1, H, W) no-data mask or None, scale, units,
+    wavelengths and name."""
     data = getattr(cube, "data", cube)
     arr = np.asarray(data)
     name = str(getattr(cube, "name", "cube"))
@@ -293,13 +303,17 @@ def _bands_first(cube: Any) -> tuple[np.ndarray, float, str, tuple[float, ...] |
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{name}: the cube holds NaN or Inf values; load it with zero_nonfinite")
     scale, units = file_scale(cube)
+    mask = getattr(cube, "mask", None)  # a file's "data ignore value" samples (hold 0 in data)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        mask = np.moveaxis(_bounded(mask if mask.ndim == 3 else mask[:, :, None]), -1, 0)
     arr = _bounded(arr)
     bands = np.moveaxis(arr, -1, 0).astype(np.float64) * scale
     dtype = str((getattr(cube, "metadata", None) or {}).get("dtype", ""))
     if units == "counts" and np.dtype(dtype or "f4").kind in "iu":
         np.rint(bands, out=bands)  # undo float32's 1-ulp errors: 22 counts, not 21.99999999
     wl = getattr(cube, "wavelengths", None)
-    return bands, scale, units, None if wl is None else _tup(wl), name
+    return bands, mask, scale, units, None if wl is None else _tup(wl), name
 
 
 def _level_sets(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -313,12 +327,16 @@ def _level_sets(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.nd
     d_sorted = np.take_along_axis(d, order, axis=1).reshape(n_bands, k, per)
     mu_sorted = np.take_along_axis(mu, order, axis=1).reshape(n_bands, k, per)
     var = robust_std(d_sorted, axis=-1) ** 2
-    return mu_sorted.mean(axis=-1), var, np.full((n_bands, k), per, dtype=np.int64)
+    counts = np.sum(~np.isnan(d_sorted), axis=-1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-masked bins: NaN, weight 0 in the fit
+        return np.nanmean(mu_sorted, axis=-1), var, counts
 
 
 def _nonneg_fit(mu: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row, weighted least squares v ≈ a·μ + b with a, b ≥ 0 (exact 2-parameter NNLS)."""
-    w = np.where(np.isfinite(v) & np.isfinite(mu), w, 0.0)
+    w = np.where(np.isfinite(v) & np.isfinite(mu) & np.isfinite(w), w, 0.0)
+    w = w / np.maximum(w.max(axis=1, keepdims=True), 1e-300)  # relative weights: no overflow in the sums
     v = np.nan_to_num(v)
     mu = np.nan_to_num(mu)
     sw, smu, sv = w.sum(1), (w * mu).sum(1), (w * v).sum(1)
@@ -341,12 +359,17 @@ def _fit(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.ndarray, 
     n_bands = detail.shape[0]
     sigma = robust_std(detail.reshape(n_bands, -1), axis=-1)
     bin_mean, bin_var, bin_count = _level_sets(detail, level, bins)
-    weights = bin_count / np.maximum(bin_var, 1e-300) ** 2
+    # A bin without spread is clipped or saturated data (all 0, all full scale), not noise: left out.
+    usable = (bin_count >= MIN_BIN_COUNT // 2) & np.isfinite(bin_var) & np.isfinite(bin_mean) & (bin_var > 0)
+    var_safe = np.where(usable, np.maximum(np.nan_to_num(bin_var), 1e-150), 1.0)
+    weights = np.where(usable, bin_count / var_safe ** 2, 0.0)
     a, b = _nonneg_fit(bin_mean, bin_var, weights)
     # Refit once with the model's variances as weights (a bin's own noisy v should not weigh itself).
-    fitted = np.maximum(a[:, None] * np.maximum(bin_mean, 0) + b[:, None], 1e-300)
-    a, b = _nonneg_fit(bin_mean, bin_var, bin_count / fitted ** 2)
-    mean = level.reshape(n_bands, -1).mean(axis=1)
+    fitted = np.maximum(a[:, None] * np.maximum(np.nan_to_num(bin_mean), 0) + b[:, None], 1e-150)
+    a, b = _nonneg_fit(bin_mean, bin_var, np.where(usable, bin_count / fitted ** 2, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nan_to_num(np.nanmean(level.reshape(n_bands, -1), axis=1))
     return sigma, a, b, mean, bin_mean, bin_var, bin_count
 
 
@@ -373,7 +396,7 @@ def analyse(cubes: Any | Sequence[Any], *, bins: int = LEVEL_BINS) -> NoiseAnaly
     details, levels, names = [], [], []
     first = None
     for item in items:
-        bands, scale, units, wl, name = _bands_first(item)
+        bands, mask, scale, units, wl, name = _bands_first(item)
         if first is None:
             first = (bands.shape[0], scale, units, wl)
         elif bands.shape[0] != first[0]:
@@ -382,7 +405,7 @@ def analyse(cubes: Any | Sequence[Any], *, bins: int = LEVEL_BINS) -> NoiseAnaly
         elif scale != first[1]:
             raise InputError(f"{name}: stored on another scale ({units}/{scale:g}) than {names[0]} "
                              f"({first[2]}/{first[1]:g}); a shared noise model needs one sensor's files")
-        detail, level = haar_samples(bands)
+        detail, level = haar_samples(bands, mask)
         details.append(detail.reshape(bands.shape[0], -1))
         levels.append(level.reshape(bands.shape[0], -1))
         names.append(name)

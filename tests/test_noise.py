@@ -216,3 +216,25 @@ def test_noise_command_on_a_saved_envi_cube(tmp_path: Path, capsys) -> None:
     assert main(["noise", str(path)]) == 0
     model = json.loads(capsys.readouterr().out)["files"][0]["model"]
     assert model["units"] == "loaded" and np.allclose(model["sigma"], 0.01, rtol=0.25)
+
+
+def test_samples_without_data_are_left_out() -> None:
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(8)
+    clean = _smooth_counts(rng, (128, 128, 3))
+    noisy = np.clip(np.rint(_poisson_gaussian(rng, clean, 0.2, 6.0)), 0, 1023)
+    reference = estimate_noise(_as_uint16_file_cube(noisy))
+    holed = noisy.copy()
+    mask = np.zeros((128, 128, 1), bool)
+    mask[20:70, 30:90] = True  # a no-data region: zeros in data, as io.load leaves them
+    holed[mask[..., 0]] = 0
+    cube = _as_uint16_file_cube(holed)
+    masked = estimate_noise(SimpleNamespace(data=cube.data, mask=mask, name="holed", metadata=cube.metadata,
+                                            wavelengths=None))
+    unmasked = estimate_noise(cube)
+    np.testing.assert_allclose(masked.sigma, reference.sigma, rtol=0.05)
+    np.testing.assert_allclose(masked.variance(np.array([[100.0]] * 3)), reference.variance(np.array([[100.0]] * 3)),
+                               rtol=0.1)
+    assert np.min(unmasked.a) < 0.8 * np.min(masked.a) or np.max(np.abs(np.array(unmasked.sigma)
+                                                                        / reference.sigma - 1)) > 0.05
