@@ -134,3 +134,27 @@ def test_real_imec_capture_is_normalised_not_refused() -> None:
     assert 150 < peak_counts <= 278  # the 99.9th percentile is under the file's maximum 278
     z = normalise(cube, scale_for_task("sensor", cube))
     assert 0.95 < np.percentile(z.data, 99.9) < 1.05
+
+
+def test_re_degrading_on_the_network_scale_reproduces_the_captures_noise() -> None:
+    """The sensor task's chain: counts model → network scale → degrade → back to counts."""
+    import torch
+    from scipy.ndimage import gaussian_filter
+
+    from hiralign.degrade import degrade
+    from hiralign.noise import estimate_noise
+
+    rng = np.random.default_rng(5)
+    base = gaussian_filter(rng.random((128, 128, 4)), (5, 5, 0))
+    clean_counts = 20 + 200 * (base - base.min()) / (base.max() - base.min())
+    capture_counts = rng.poisson(clean_counts / 0.2) * 0.2 + rng.normal(size=clean_counts.shape) * np.sqrt(6.0)
+    capture = Cube(data=(np.rint(capture_counts) / 65535).astype(np.float32), name="capture", metadata=dict(COUNTS))
+    clean = capture.with_data((clean_counts / 65535).astype(np.float32))
+    model = estimate_noise(capture)
+    scale = scale_for_task("sensor", capture)
+    z = torch.from_numpy(normalise(clean, scale).data).permute(2, 0, 1).contiguous()
+    z_noisy = degrade(z, "sensor", 0, noise=noise_on_network_scale(model, scale))
+    redegraded = denormalise(capture.with_data(z_noisy.permute(1, 2, 0).numpy()), scale)
+    again = estimate_noise(redegraded)
+    np.testing.assert_allclose(again.sigma, model.sigma, rtol=0.05)
+    np.testing.assert_allclose(np.mean(again.a), np.mean(model.a), rtol=0.15)
