@@ -36,6 +36,7 @@ FULL_DISK_BYTES = 1 << 20
 # say nothing about the data, unlike EIO / ENOSPC / EDQUOT which must reach the caller.
 _FSYNC_UNSUPPORTED = {errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", -1), getattr(errno, "EOPNOTSUPP", -1)}
 # "os error 28" (Rust: safetensors), "errno = 28" (HDF5), "[Errno 28]" (Python text re-wrapped).
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 _ERRNO_IN_TEXT = re.compile(r"(?:os error|errno\s*=?|\[errno)\s*(\d+)", re.IGNORECASE)
 
 
@@ -61,6 +62,7 @@ def output_error(target: str | os.PathLike, exc: BaseException) -> OutputError |
         return None
     target = Path(target)
     code: int | None = None
+    exc = _underlying_os_error(exc)
     if isinstance(exc, OSError):
         code = exc.errno
         reason = exc.strerror or str(exc) or type(exc).__name__
@@ -73,11 +75,26 @@ def output_error(target: str | os.PathLike, exc: BaseException) -> OutputError |
             code, reason = errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free; {type(exc).__name__}: {exc})"
         else:
             return None
+    if code is None and _SHORT_WRITE.search(reason):
+        # numpy/tifffile's "N requested and M written": the operating system's reason is lost
+        reason = f"only part of the data could be written ({reason})"
     if code is None and (free := _free_bytes(target.parent)) is not None and free < FULL_DISK_BYTES:
-        reason = f"{reason} ({os.strerror(errno.ENOSPC)}: {free} bytes free)"  # numpy's "N requested and M written"
+        reason = f"{reason}: {os.strerror(errno.ENOSPC)} ({free} bytes free)"
     if code == errno.ENOENT and not target.parent.is_dir():
         reason = f"{reason} (the folder {target.parent} was removed while writing)"
     return OutputError(code, reason, str(target))
+
+
+def _underlying_os_error(exc: BaseException) -> BaseException:
+    # torch.save on a Python file re-raises the file's OSError as RuntimeError("unexpected pos…")
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return exc
 
 
 def _free_bytes(folder: Path) -> int | None:
