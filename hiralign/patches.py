@@ -7,11 +7,15 @@ finetuning (paper Sec. III-C) mixes proxies and synthesized cubes at a ratio r w
 
     sampler = WeightedCubeSampler([(synthesized, 3.0), (proxies, 1.0)])
 
+Band-agnostic restorers pretrain on :class:`BandLayoutSampler`: crops of finely sampled
+source cubes resampled, per batch, to a random band count, spacing and range.
+
 All randomness comes from the ``torch.Generator`` passed in, so a run is reproducible and
 resumable from the generator's saved state.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
@@ -123,6 +127,112 @@ class WeightedCubeSampler:
             if rows.numel():
                 out[rows] = sampler.sample(int(rows.numel()), size, generator)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BandLayouts:
+    """How :class:`BandLayoutSampler` draws a random band layout for every batch.
+
+    Band count, spacing and position are uniform draws; the band centres are then moved by
+    up to ``jitter`` of the spacing each (irregular layouts, e.g. a cube with bad bands
+    removed). Spacings of 3–15 nm cover the sensors in ``../shared/data``: IMEC 10 nm,
+    CAVE/KAIST 10 nm, MUUFL 9.5 nm, ROSIS 4.2 nm, AVIRIS 9.4 nm, Fenix 4.7 nm.
+
+    Attributes:
+        min_bands: fewest bands of a layout (≥ 3).
+        max_bands: most bands of a layout.
+        min_step_nm: smallest mean band spacing, nm.
+        max_step_nm: largest mean band spacing, nm (shrunk when the span would not fit).
+        jitter: largest move of a band centre, as a fraction of the spacing (0 ≤ jitter < 0.5).
+    """
+
+    min_bands: int = 8
+    max_bands: int = 64
+    min_step_nm: float = 3.0
+    max_step_nm: float = 15.0
+    jitter: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.min_bands <= self.max_bands:
+            raise ConfigError(f"band layouts need 3 ≤ min_bands ≤ max_bands (got {self.min_bands}, {self.max_bands})")
+        if not 0 < self.min_step_nm <= self.max_step_nm:
+            raise ConfigError(f"band spacing needs 0 < min ≤ max (got {self.min_step_nm}, {self.max_step_nm} nm)")
+        if not 0 <= self.jitter < 0.5:
+            raise ConfigError(f"band jitter must be in [0, 0.5), got {self.jitter}")
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+class BandLayoutSampler:
+    """Crops of finely sampled cubes, resampled per batch to a random band layout.
+
+    The source spectra are continuous (measured reflectances on a fine grid, e.g. 380–780 nm
+    every 5 nm), so a layout of any count and spacing inside that range is an exact linear
+    interpolation of them. Every :meth:`sample` call draws one layout for the whole batch
+    (a batch tensor has one band count); :attr:`last_wavelengths` holds it.
+
+    Args:
+        cubes: (H, W, F) cubes on one common fine grid ``wavelengths``.
+        wavelengths: (F,) the grid, nm, increasing.
+        layouts: the layout distribution.
+        name: what the cubes are, for messages.
+    """
+
+    def __init__(self, cubes: Sequence[CubeLike], wavelengths: Sequence[float], layouts: BandLayouts = BandLayouts(),
+                 name: str = "cubes") -> None:
+        self._crops = CubeSampler(cubes, name=name)
+        self.grid = np.asarray(wavelengths, dtype=np.float64).ravel()
+        if self.grid.size != self._crops.bands or self.grid.size < 2 or np.any(np.diff(self.grid) <= 0):
+            raise InputError(f"{name}: need {self._crops.bands} increasing wavelengths, got {self.grid.size}")
+        self.layouts = layouts
+        self.last_wavelengths: np.ndarray | None = None
+
+    @property
+    def bands(self) -> int:
+        """Bands of the fine grid the layouts are drawn from (each batch has its own count)."""
+        return self._crops.bands
+
+    @property
+    def min_side(self) -> int:
+        return self._crops.min_side
+
+    def draw_layout(self, generator: torch.Generator) -> np.ndarray:
+        """One random (B,) increasing layout of band centres inside the grid, nm."""
+        import torch
+
+        lay = self.layouts
+        u = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
+        count = int(torch.randint(lay.min_bands, lay.max_bands + 1, (1,), generator=generator))
+        available = float(self.grid[-1] - self.grid[0])
+        step = lay.min_step_nm + u[0] * (lay.max_step_nm - lay.min_step_nm)
+        step = min(step, available / (count - 1))
+        span = step * (count - 1)
+        start = float(self.grid[0]) + u[1] * (available - span)
+        centres = start + step * np.arange(count)
+        moves = (torch.rand(count, generator=generator, dtype=torch.float64).numpy() * 2 - 1) * lay.jitter * step
+        # Moves below half the spacing keep the order; the ends stay inside the grid.
+        return np.clip(centres + moves, self.grid[0], self.grid[-1])
+
+    def interpolation(self, wavelengths: np.ndarray) -> np.ndarray:
+        """(B, F) linear-interpolation weights from the grid to ``wavelengths``."""
+        idx = np.clip(np.searchsorted(self.grid, wavelengths) - 1, 0, self.grid.size - 2)
+        frac = np.clip((wavelengths - self.grid[idx]) / (self.grid[idx + 1] - self.grid[idx]), 0.0, 1.0)
+        weights = np.zeros((wavelengths.size, self.grid.size))
+        rows = np.arange(wavelengths.size)
+        weights[rows, idx] = 1.0 - frac
+        weights[rows, idx + 1] += frac
+        return weights
+
+    def sample(self, n: int, size: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, B, size, size) crops on a freshly drawn layout of B bands."""
+        import torch
+
+        wavelengths = self.draw_layout(generator)
+        crops = self._crops.sample(n, size, generator)
+        weights = torch.from_numpy(self.interpolation(wavelengths).astype(np.float32))
+        self.last_wavelengths = wavelengths
+        return torch.einsum("bf,nfhw->nbhw", weights, crops).contiguous()
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

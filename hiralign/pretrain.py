@@ -5,6 +5,11 @@ validation, builds the restorer (for the compact one: spectral path initialised 
 PCA projector of the training spectra, FACTS.md), runs the one training loop
 (:func:`hiralign.train.train`) and writes a checkpoint bundle whose provenance records the
 data, settings, seeds, validation PSNRs and wall time.
+
+Band-agnostic restorers (``band_agnostic = True``) pretrain with ``band_layouts``: every
+batch is resampled from a finely sampled source set (``make-source --grid fine``) to a
+random band layout (:class:`hiralign.patches.BandLayoutSampler`); validation then scores the
+held-out cubes on :data:`VALIDATION_WAVELENGTHS` (the 31 bands of the compact models).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from hiralign.errors import ConfigError, InputError
 from hiralign.progress import Progress
 
 if TYPE_CHECKING:
+    from hiralign.patches import BandLayouts
     from hiralign.train import TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,9 @@ log = logging.getLogger(__name__)
 #: the identity (super-resolution has no spectral noise to project away).
 PROJECTOR_RANK: dict[str, int | None] = {"gaussian": 4, "complex": 4, "sr4": None, "deblur": None,
                                          "bandmiss": 8, "inpaint": 8}
+#: Band layout of the validation crops (and the nominal layout in the checkpoint config) of
+#: band-agnostic pretraining: 400–700 nm every 10 nm, as the 31-band compact models.
+VALIDATION_WAVELENGTHS = np.arange(400.0, 701.0, 10.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +52,9 @@ class PretrainSettings:
         projector_rank: rank of the initial spectral projector (architectures that have
             one); None picks :data:`PROJECTOR_RANK` for the task, 0 keeps the identity.
         projector_samples: spectra sampled from the training cubes to fit it.
+        band_layouts: draw a random band layout per batch (band-agnostic architectures
+            only; the source set must carry wavelengths, ideally ``--grid fine``); None
+            trains on the set's own bands.
     """
 
     arch: str = "compact"
@@ -51,6 +63,7 @@ class PretrainSettings:
     val_size: int = 128
     projector_rank: int | None = None
     projector_samples: int = 50_000
+    band_layouts: BandLayouts | None = None
 
 
 def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
@@ -72,7 +85,7 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
     from hiralign.models import build_model
     from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
     from hiralign.models.compact import count_parameters
-    from hiralign.patches import CubeSampler
+    from hiralign.patches import BandLayoutSampler, CubeSampler
     from hiralign.source import load_cube_set, read_manifest
     from hiralign.train import make_validation_set, train
 
@@ -87,12 +100,21 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
     bands = training[0].n_bands
     wavelengths = training[0].wavelengths
     task, scale = train_config.task, scale_factor(train_config.task)
+    if settings.band_layouts is not None:
+        held_out, bands, wavelengths = _layout_validation(source, held_out, wavelengths)
+        sampler = BandLayoutSampler(training, training[0].wavelengths, settings.band_layouts, name="source cubes")
+    else:
+        sampler = CubeSampler(training, name="source cubes")
     model = build_model(settings.arch, bands, scale, **settings.args)
+    agnostic = bool(getattr(model, "band_agnostic", False))
+    if settings.band_layouts is not None and not agnostic:
+        raise ConfigError(f"random band layouts need a band-agnostic architecture; {settings.arch} has a fixed "
+                          "band count (use e.g. --arch subspace)")
     projector = _init_projector(model, training, task, settings, train_config.seed)
     dev = resolve_device(device)
     validation = make_validation_set(held_out, task, seed=0, size=settings.val_size) if held_out else None
     state_path = out.parent / f".{out.name}.train_state.pt"
-    result = train(model, CubeSampler(training, name="source cubes"), train_config, progress,
+    result = train(model, sampler, train_config, progress,
                    validation=validation, state_path=state_path, resume=resume, device=dev)
     manifest = read_manifest(source)
     provenance = {
@@ -102,6 +124,8 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
                    "train_cubes": [c.name for c in training], "validation_cubes": [c.name for c in held_out],
                    "validation": f"centre {settings.val_size}px crops degraded with seed 0"},
         "arch": settings.arch, "args": dict(settings.args), "parameters": count_parameters(model),
+        "band_agnostic": agnostic,
+        "band_layouts": settings.band_layouts.to_dict() if settings.band_layouts is not None else None,
         "projector": projector,
         "train_config": train_config.to_dict(),
         "seeds": {"train": train_config.seed, "validation_degradation": 0},
@@ -118,6 +142,20 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
     save_checkpoint(model, out, config, provenance)
     state_path.unlink(missing_ok=True)
     return out, result
+
+
+def _layout_validation(source: Path, held_out: list, grid: np.ndarray | None) -> tuple[list, int, np.ndarray]:
+    """Held-out cubes on :data:`VALIDATION_WAVELENGTHS`, and that layout's (bands, wavelengths)."""
+    from hiralign.bands import resample_bands
+
+    if grid is None:
+        raise InputError(f"{source}: random band layouts need a source set with wavelengths "
+                         "(make one with hiralign make-source --grid fine)")
+    if grid[0] > VALIDATION_WAVELENGTHS[0] or grid[-1] < VALIDATION_WAVELENGTHS[-1]:
+        raise InputError(f"{source}: its wavelengths ({grid[0]:g}–{grid[-1]:g} nm) do not cover the validation "
+                         f"layout {VALIDATION_WAVELENGTHS[0]:g}–{VALIDATION_WAVELENGTHS[-1]:g} nm")
+    cubes = [resample_bands(c, VALIDATION_WAVELENGTHS) for c in held_out]
+    return cubes, VALIDATION_WAVELENGTHS.size, VALIDATION_WAVELENGTHS.copy()
 
 
 def _display_path(path: Path) -> str:

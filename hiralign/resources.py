@@ -19,16 +19,26 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "resources"
 
 
-def shipped_model(task: str) -> Path:
+#: Suffix of the folders of the shipped band-agnostic models (``models/<task>-any/``).
+BAND_AGNOSTIC_SUFFIX = "-any"
+
+
+def shipped_model(task: str, band_agnostic: bool = False) -> Path:
     """The shipped source model bundle for ``task``.
 
+    Args:
+        task: a degradation task name.
+        band_agnostic: the model that takes any band layout without resampling
+            (``models/<task>-any/``) instead of the 31-band one (``models/<task>/``).
+
     Raises:
-        ModelError: no model ships for that task.
+        ModelError: no model of that kind ships for that task.
     """
-    folder = resources_dir() / "models" / task
+    folder = resources_dir() / "models" / (task + BAND_AGNOSTIC_SUFFIX if band_agnostic else task)
     if not (folder / "config.json").is_file():
         available = sorted(p.name for p in (resources_dir() / "models").glob("*") if (p / "config.json").is_file())
-        raise ModelError(f"no shipped source model for task {task!r} (shipped: {', '.join(available) or 'none'}); "
+        kind = "band-agnostic source model" if band_agnostic else "source model"
+        raise ModelError(f"no shipped {kind} for task {task!r} (shipped: {', '.join(available) or 'none'}); "
                          "pass --model CKPT")
     return folder
 

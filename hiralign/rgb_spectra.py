@@ -1,6 +1,8 @@
 """Spectral upsampling: a plausible 31-band reflectance for every sRGB pixel.
 
-Physics used throughout (400–700 nm, 10 nm steps, the 31 bands of CAVE/ICVL):
+Physics used throughout (400–700 nm, 10 nm steps, the 31 bands of CAVE/ICVL, by default;
+every function also takes another grid inside 380–780 nm, e.g. :data:`FINE_WAVELENGTHS_NM`
+for the band-agnostic source sets):
 
 * a surface of reflectance r(λ) under an illuminant E(λ) sends radiance L = r·E;
 * the CIE 1931 2° observer turns L into XYZ, normalised so a perfect white has Y = 1;
@@ -30,6 +32,12 @@ from hiralign.errors import InputError
 
 #: Band centres of the synthetic cubes, nm.
 WAVELENGTHS_NM = np.arange(400.0, 701.0, 10.0)
+#: The fine grid of band-agnostic source sets (380–780 nm, 5 nm): every bundled library,
+#: illuminant and the CIE observer cover it, so any band layout inside it is an exact
+#: (linear-interpolation) resampling of measured spectra, never an extrapolation.
+FINE_WAVELENGTHS_NM = np.arange(380.0, 781.0, 5.0)
+#: Named wavelength grids of source sets (``SourceConfig.grid``).
+GRIDS: dict[str, np.ndarray] = {"31": WAVELENGTHS_NM, "fine": FINE_WAVELENGTHS_NM}
 
 #: sRGB (IEC 61966-2-1) linear RGB from XYZ, D65 white.
 _XYZ_TO_SRGB = np.array([[3.2406, -1.5372, -0.4986],
@@ -107,10 +115,10 @@ def _load_part(name: str, wavelengths: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_library(name: str) -> np.ndarray:
+def _cached_library(name: str, wavelengths: tuple[float, ...]) -> np.ndarray:
     if name not in LIBRARIES:
         raise InputError(f"unknown reflectance library {name!r}; known: {', '.join(LIBRARIES)}")
-    spectra = np.concatenate([_load_part(part, WAVELENGTHS_NM) for part in LIBRARIES[name]])
+    spectra = np.concatenate([_load_part(part, np.asarray(wavelengths)) for part in LIBRARIES[name]])
     spectra = np.clip(spectra, 0.0, 1.0)  # a few RAW-to-ACES patches fluoresce above 1
     # Drop exact duplicates (the same chart measured twice) so neighbours are distinct.
     _, keep = np.unique(np.round(spectra, 4), axis=0, return_index=True)
@@ -119,18 +127,38 @@ def _cached_library(name: str) -> np.ndarray:
     return spectra
 
 
-def reflectance_library(name: str = "source") -> np.ndarray:
-    """(M, 31) measured reflectances in [0, 1] over :data:`WAVELENGTHS_NM` (read-only)."""
-    return _cached_library(name)
+def reflectance_library(name: str = "source", wavelengths: Sequence[float] | None = None) -> np.ndarray:
+    """(M, B) measured reflectances in [0, 1] (read-only).
+
+    Args:
+        name: a :data:`LIBRARIES` key.
+        wavelengths: (B,) band centres in nm inside 380–780 (None: :data:`WAVELENGTHS_NM`).
+    """
+    return _cached_library(name, _grid_key(wavelengths))
 
 
-def read_spectra_csv(path: str | Path) -> np.ndarray:
+def _grid_key(wavelengths: Sequence[float] | None) -> tuple[float, ...]:
+    """A hashable, checked wavelength grid (the cache key of libraries and renderers)."""
+    grid = WAVELENGTHS_NM if wavelengths is None else np.asarray(wavelengths, dtype=np.float64).ravel()
+    if grid.size < 3 or np.any(np.diff(grid) <= 0) or grid[0] < 380.0 - 1e-6 or grid[-1] > 780.0 + 1e-6:
+        raise InputError(f"synthetic spectra need ≥ 3 increasing wavelengths inside 380–780 nm "
+                         f"(got {grid.size} over {grid.min():g}–{grid.max():g} nm)")
+    return tuple(float(w) for w in grid)
+
+
+def read_spectra_csv(path: str | Path, wavelengths: Sequence[float] | None = None) -> np.ndarray:
     """Read user reflectances: a CSV whose first column is the wavelength (nm), one spectrum per column.
 
+    Args:
+        path: the CSV file.
+        wavelengths: grid to resample to (None: :data:`WAVELENGTHS_NM`); the file must cover it
+            to within 10 nm at both ends.
+
     Returns:
-        (M, 31) spectra resampled to :data:`WAVELENGTHS_NM` and clipped to [0, 1].
+        (M, B) spectra resampled to the grid and clipped to [0, 1].
     """
     path = Path(path)
+    grid = np.asarray(_grid_key(wavelengths))
     try:
         table = np.genfromtxt(path, delimiter=",", names=None, dtype=np.float64, skip_header=1)
     except (OSError, ValueError) as exc:
@@ -140,10 +168,10 @@ def read_spectra_csv(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: expected a header line, then rows 'wavelength_nm, value, value, …' "
                          "with finite numbers")
     wl = table[:, 0]
-    if wl[0] > WAVELENGTHS_NM[0] + 10 or wl[-1] < WAVELENGTHS_NM[-1] - 10 or np.any(np.diff(wl) <= 0):
-        raise InputError(f"{path}: wavelengths must increase and cover about 400–700 nm "
+    if wl[0] > grid[0] + 10 or wl[-1] < grid[-1] - 10 or np.any(np.diff(wl) <= 0):
+        raise InputError(f"{path}: wavelengths must increase and cover about {grid[0]:g}–{grid[-1]:g} nm "
                          f"(found {wl[0]:g}–{wl[-1]:g})")
-    return np.clip(np.stack([np.interp(WAVELENGTHS_NM, wl, col) for col in table[:, 1:].T]), 0.0, 1.0)
+    return np.clip(np.stack([np.interp(grid, wl, col) for col in table[:, 1:].T]), 0.0, 1.0)
 
 
 def srgb_decode(rgb: np.ndarray) -> np.ndarray:
@@ -164,39 +192,48 @@ class Renderer:
 
     Attributes:
         illuminant: colour-science illuminant name ("D65", "A", "FL11", ...).
-        matrix: (3, 31) linear sRGB of a reflectance: ``rgb = matrix @ r``.
-        spd: (31,) relative illuminant power, maximum 1; radiance cubes are ``r * spd``.
+        matrix: (3, B) linear sRGB of a reflectance: ``rgb = matrix @ r``.
+        spd: (B,) relative illuminant power, maximum 1; radiance cubes are ``r * spd``.
+        wavelengths: (B,) band centres, nm (default :data:`WAVELENGTHS_NM`).
     """
 
     illuminant: str
     matrix: np.ndarray
     spd: np.ndarray
+    wavelengths: np.ndarray = dataclasses.field(default_factory=lambda: WAVELENGTHS_NM.copy())
 
     @classmethod
-    @functools.lru_cache(maxsize=8)
-    def for_illuminant(cls, illuminant: str = "D65") -> Renderer:
+    def for_illuminant(cls, illuminant: str = "D65", wavelengths: Sequence[float] | None = None) -> Renderer:
+        """The renderer of ``illuminant`` on a wavelength grid inside 380–780 nm (None: 31 bands)."""
+        return cls._cached(illuminant, _grid_key(wavelengths))
+
+    @classmethod
+    @functools.lru_cache(maxsize=16)
+    def _cached(cls, illuminant: str, grid: tuple[float, ...]) -> Renderer:
         colour = _colour()
         if illuminant not in colour.SDS_ILLUMINANTS:
             raise InputError(f"unknown illuminant {illuminant!r}; e.g. D65, D50, A, FL2, FL11, LED-B3")
+        wavelengths = np.asarray(grid)
         sd = colour.SDS_ILLUMINANTS[illuminant]
-        spd = np.interp(WAVELENGTHS_NM, sd.wavelengths, sd.values)
+        spd = np.interp(wavelengths, sd.wavelengths, sd.values)
         cmfs = colour.MSDS_CMFS["CIE 1931 2 Degree Standard Observer"]
-        xyz_bar = np.stack([np.interp(WAVELENGTHS_NM, cmfs.wavelengths, cmfs.values[:, i]) for i in range(3)])
-        to_xyz = xyz_bar * spd / np.dot(xyz_bar[1], spd)  # (3, 31); white reflector → Y = 1
+        xyz_bar = np.stack([np.interp(wavelengths, cmfs.wavelengths, cmfs.values[:, i]) for i in range(3)])
+        # The Riemann sum over the grid is normalised below, so the band step cancels out.
+        to_xyz = xyz_bar * spd / np.dot(xyz_bar[1], spd)  # (3, B); white reflector → Y = 1
         white = to_xyz.sum(axis=1)
         adapt = np.linalg.inv(_CAT02) @ np.diag((_CAT02 @ _SRGB_WHITE_XYZ) / (_CAT02 @ white)) @ _CAT02
         matrix = _XYZ_TO_SRGB @ adapt @ to_xyz
         spd = spd / spd.max()
-        matrix.setflags(write=False)
-        spd.setflags(write=False)
-        return cls(illuminant=illuminant, matrix=matrix, spd=spd)
+        for array in (matrix, spd, wavelengths):
+            array.setflags(write=False)
+        return cls(illuminant=illuminant, matrix=matrix, spd=spd, wavelengths=wavelengths)
 
     def linear_rgb(self, reflectance: np.ndarray) -> np.ndarray:
-        """(..., 31) reflectances → (..., 3) linear sRGB (unclipped)."""
+        """(..., B) reflectances → (..., 3) linear sRGB (unclipped)."""
         return np.asarray(reflectance, dtype=np.float64) @ self.matrix.T
 
     def render_radiance(self, cube: np.ndarray) -> np.ndarray:
-        """(H, W, 31) radiance cube (``r * spd``) → (H, W, 3) sRGB-encoded float in [0, 1]."""
+        """(H, W, B) radiance cube (``r * spd``) → (H, W, 3) sRGB-encoded float in [0, 1]."""
         return srgb_encode(self.linear_rgb(np.asarray(cube, dtype=np.float64) / self.spd)).astype(np.float32)
 
 
@@ -204,7 +241,7 @@ class SpectralUpsampler:
     """Maps linear sRGB pixels to reflectances built from a measured library.
 
     Args:
-        spectra: (M, 31) library reflectances in [0, 1].
+        spectra: (M, B) library reflectances in [0, 1] on the renderer's wavelengths.
         renderer: the illuminant and colour pipeline the pixels were taken under.
         neighbours: library spectra blended per pixel (k of the kNN in chromaticity).
         rank: principal components of the library along which colour errors are corrected.
@@ -216,8 +253,9 @@ class SpectralUpsampler:
         from scipy.spatial import cKDTree
 
         spectra = np.asarray(spectra, dtype=np.float64)
-        if spectra.ndim != 2 or spectra.shape[1] != WAVELENGTHS_NM.size or spectra.shape[0] < 4:
-            raise InputError(f"need (M ≥ 4, {WAVELENGTHS_NM.size}) library spectra, got {spectra.shape}")
+        bands = renderer.matrix.shape[1]
+        if spectra.ndim != 2 or spectra.shape[1] != bands or spectra.shape[0] < 4:
+            raise InputError(f"need (M ≥ 4, {bands}) library spectra, got {spectra.shape}")
         self.renderer = renderer
         self.iterations = int(iterations)
         rgb = renderer.linear_rgb(spectra)
@@ -230,12 +268,12 @@ class SpectralUpsampler:
         eigval, eigvec = np.linalg.eigh(np.cov((spectra - mean).T))
         order = np.argsort(eigval)[::-1][:max(3, min(rank, spectra.shape[1]))]
         basis, variance = eigvec[:, order], np.maximum(eigval[order], 1e-12)
-        # Minimum-Mahalanobis-norm correction: Δr = U S (AU)ᵀ (AU S (AU)ᵀ)⁻¹ e, one (31, 3) gain.
+        # Minimum-Mahalanobis-norm correction: Δr = U S (AU)ᵀ (AU S (AU)ᵀ)⁻¹ e, one (B, 3) gain.
         au = renderer.matrix @ basis
         self._gain = basis @ np.diag(variance) @ au.T @ np.linalg.inv(au @ np.diag(variance) @ au.T)
 
     def upsample(self, linear_rgb: np.ndarray) -> np.ndarray:
-        """(..., 3) linear sRGB in [0, 1] → (..., 31) reflectances in [0, 1] rendering to it."""
+        """(..., 3) linear sRGB in [0, 1] → (..., B) reflectances in [0, 1] rendering to it."""
         rgb = np.clip(np.asarray(linear_rgb, dtype=np.float64), 0.0, 1.0)
         shape = rgb.shape[:-1]
         flat = rgb.reshape(-1, 3)

@@ -6,7 +6,10 @@ reflectances by :mod:`hiralign.rgb_spectra` from measured spectra bundled with
 colour-science, and rendered as radiance under an illuminant.
 
 * **source set** (``hiralign make-source``): crops of six photographs, the ``source``
-  reflectance library (CIE 2017 + RAW-to-ACES, 289 spectra), daylight D65;
+  reflectance library (CIE 2017 + RAW-to-ACES, 289 spectra), daylight D65; 31 bands at
+  400–700 nm, or (``grid="fine"``) 81 bands at 380–780 nm in 5 nm steps, from which
+  :class:`hiralign.patches.BandLayoutSampler` draws any band layout for the band-agnostic
+  restorers;
 * **demo target set** (``hiralign make-demo``, built by :mod:`hiralign.demo`): other
   photographs, the disjoint ``target`` library (colour checkers, CIE/NIST test colours),
   daylight D50 — a real domain gap in layouts, materials and illumination.
@@ -25,7 +28,7 @@ import numpy as np
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError, MissingFileError
 from hiralign.progress import Progress, as_progress
-from hiralign.rgb_spectra import WAVELENGTHS_NM, Renderer, SpectralUpsampler, reflectance_library, srgb_decode
+from hiralign.rgb_spectra import GRIDS, WAVELENGTHS_NM, Renderer, SpectralUpsampler, reflectance_library, srgb_decode
 
 MANIFEST = "manifest.json"
 #: Photographs bundled inside scikit-image (``skimage/data``) used as source layouts.
@@ -45,6 +48,8 @@ class SourceConfig:
         library: built-in reflectance library (:data:`hiralign.rgb_spectra.LIBRARIES`).
         subset: share of the library each cube draws its spectra from (metamer variety).
         min_zoom: smallest down-scaling of a layout before cropping (1 = full resolution).
+        grid: wavelength grid (:data:`hiralign.rgb_spectra.GRIDS`): ``"31"`` (400–700 nm,
+            10 nm) or ``"fine"`` (380–780 nm, 5 nm; any band layout can be sampled from it).
     """
 
     n: int = 24
@@ -54,12 +59,20 @@ class SourceConfig:
     library: str = "source"
     subset: float = 0.75
     min_zoom: float = 0.35
+    grid: str = "31"
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.size < 16:
             raise ConfigError(f"need at least 1 cube of at least 16 pixels (got n={self.n}, size={self.size})")
         if not 0.05 <= self.subset <= 1.0 or not 0.0 < self.min_zoom <= 1.0:
             raise ConfigError("subset must be in [0.05, 1] and min_zoom in (0, 1]")
+        if self.grid not in GRIDS:
+            raise ConfigError(f"unknown wavelength grid {self.grid!r}; choose {' or '.join(GRIDS)}")
+
+    @property
+    def wavelengths(self) -> np.ndarray:
+        """(B,) band centres of the set's cubes, nm."""
+        return GRIDS[self.grid].copy()
 
 
 def skimage_image(name: str) -> Path:
@@ -91,10 +104,11 @@ def make_source_cubes(config: SourceConfig = SourceConfig(), layouts: Sequence[t
 
     progress = as_progress(progress)
     layouts = list(layouts) if layouts is not None else load_layouts()
-    library = reflectance_library(config.library)
+    wavelengths = config.wavelengths
+    library = reflectance_library(config.library, wavelengths)
     if extra_spectra is not None:
         library = np.concatenate([library, np.asarray(extra_spectra, dtype=np.float64)])
-    renderer = Renderer.for_illuminant(config.illuminant)
+    renderer = Renderer.for_illuminant(config.illuminant, wavelengths)
     cubes = []
     for i in range(config.n):
         progress.check()
@@ -115,7 +129,7 @@ def make_source_cubes(config: SourceConfig = SourceConfig(), layouts: Sequence[t
         chosen = rng.choice(len(library), size=max(4, int(round(config.subset * len(library)))), replace=False)
         upsampler = SpectralUpsampler(library[np.sort(chosen)], renderer)
         data = upsampler.upsample(srgb_decode(crop)) * renderer.spd.astype(np.float32)
-        cubes.append(Cube(data=data, wavelengths=WAVELENGTHS_NM.copy(), name=f"source_{i:03d}",
+        cubes.append(Cube(data=data, wavelengths=wavelengths.copy(), name=f"source_{i:03d}",
                           metadata={"layout": name, "zoom": round(float(zoom), 4), "crop": [top, left],
                                     "illuminant": config.illuminant, "library": config.library}))
         progress.report(i + 1, config.n, f"cube {i + 1}/{config.n} from {name}")
@@ -140,7 +154,9 @@ def write_cube_set(out: str | Path, files: dict[str, Cube], entries: Sequence[di
         for rel, cube in files.items():
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             save(cube, tmp / rel, compress=True)  # small sets; clean cubes deflate well
-        manifest = {**description, "wavelengths_nm": WAVELENGTHS_NM.tolist(), "cubes": list(entries)}
+        first = next(iter(files.values()), None)
+        wavelengths = first.wavelengths if first is not None and first.wavelengths is not None else WAVELENGTHS_NM
+        manifest = {**description, "wavelengths_nm": np.asarray(wavelengths).tolist(), "cubes": list(entries)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return out
 
@@ -185,7 +201,8 @@ def make_source_set(out: str | Path, config: SourceConfig = SourceConfig(), *,
     from hiralign.rgb_spectra import read_spectra_csv
 
     layouts = load_layouts(extra_layouts)
-    spectra = np.concatenate([read_spectra_csv(p) for p in extra_spectra]) if extra_spectra else None
+    spectra = np.concatenate([read_spectra_csv(p, config.wavelengths) for p in extra_spectra]) if extra_spectra \
+        else None
     cubes = make_source_cubes(config, layouts, spectra, progress)
     description = {"kind": "hiralign synthetic source set", "hiralign_version": __version__,
                    "config": dataclasses.asdict(config), "layouts": [n for n, _ in layouts],

@@ -130,3 +130,34 @@ def test_colour_science_leaves_no_fake_matplotlib_behind() -> None:
     _colour()
     assert "matplotlib" not in sys.modules or sys.modules["matplotlib"].__spec__ is not None
     importlib.util.find_spec("matplotlib")  # raised ValueError with colour's mock in place
+
+
+def test_fine_grid_renders_like_the_31_band_grid_and_reaches_780_nm():
+    from hiralign.rgb_spectra import FINE_WAVELENGTHS_NM
+
+    fine, coarse = reflectance_library("source", FINE_WAVELENGTHS_NM), reflectance_library("source")
+    assert fine.shape == (coarse.shape[0], 81) and FINE_WAVELENGTHS_NM[[0, -1]].tolist() == [380.0, 780.0]
+    # The same measured spectra on both grids: equal where the grids meet (every 10 nm in 400–700).
+    assert np.allclose(fine[:, 4:65:2], coarse, atol=1e-6)
+    renderer_fine, renderer = Renderer.for_illuminant("D65", FINE_WAVELENGTHS_NM), Renderer.for_illuminant("D65")
+    assert np.abs(renderer_fine.linear_rgb(fine) - renderer.linear_rgb(coarse)).max() < 0.02
+    rgb = np.random.default_rng(0).uniform(0.05, 0.8, (200, 3))
+    spectra = SpectralUpsampler(fine, renderer_fine).upsample(rgb)
+    assert spectra.shape == (200, 81) and np.abs(renderer_fine.linear_rgb(spectra) - rgb).max() < 1e-3
+    with pytest.raises(InputError, match="380–780"):
+        reflectance_library("source", np.arange(350.0, 800.0, 10.0))
+
+
+def test_fine_source_cubes_carry_81_bands_and_the_default_stays_31(tmp_path):
+    from hiralign.io import load_rgb
+    from hiralign.rgb_spectra import FINE_WAVELENGTHS_NM
+
+    photo = load_rgb(skimage_image("coffee.png"))[:64, :64]
+    fine = make_source_cubes(SourceConfig(n=1, size=24, grid="fine"), [("coffee", photo)])[0]
+    coarse = make_source_cubes(SourceConfig(n=1, size=24), [("coffee", photo)])[0]
+    assert fine.shape == (24, 24, 81) and np.array_equal(fine.wavelengths, FINE_WAVELENGTHS_NM)
+    assert coarse.shape == (24, 24, 31)
+    # Same crop and spectra choice; the fine cube's 10 nm bands are close to the 31-band cube.
+    assert np.abs(fine.data[:, :, 4:65:2] - coarse.data).mean() < 0.02
+    with pytest.raises(ConfigError, match="grid"):
+        SourceConfig(grid="1nm")

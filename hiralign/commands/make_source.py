@@ -11,7 +11,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "make-source", help="build the synthetic source set (no download needed)",
         description="Synthesize the source-domain training set of PROTOCOL.md: scikit-image's bundled "
-                    "photographs get per-pixel 31-band reflectances (400–700 nm) from measured spectra "
+                    "photographs get per-pixel 31-band reflectances (400–700 nm; --grid fine: 81 bands at "
+                    "380–780 nm) from measured spectra "
                     "bundled with colour-science, whose sRGB rendering matches the pixel, rendered as "
                     "radiance under daylight D65. Writes NPZ cubes and manifest.json; prints a JSON summary.")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to create (replaced when complete)")
@@ -19,6 +20,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--size", type=int, default=128, help="side of each square cube in pixels (default: 128)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of crops and spectra (default: 0)")
     parser.add_argument("--illuminant", default="D65", help="colour-science illuminant name (default: D65)")
+    parser.add_argument("--grid", default="31", choices=("31", "fine"),
+                        help="wavelengths: 31 = 400–700 nm every 10 nm (default); fine = 380–780 nm every 5 nm "
+                             "(81 bands), the set band-agnostic models pretrain on (pretrain --band-layouts)")
     parser.add_argument("--layouts", nargs="*", default=[], metavar="IMAGE",
                         help="extra RGB layout images (PNG/JPEG) besides the bundled ones")
     parser.add_argument("--spectra", nargs="*", default=[], metavar="CSV",
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.progress import ConsoleProgress
     from hiralign.source import SourceConfig, make_source_set, read_manifest
 
-    config = SourceConfig(n=args.n, size=args.size, seed=args.seed, illuminant=args.illuminant)
+    config = SourceConfig(n=args.n, size=args.size, seed=args.seed, illuminant=args.illuminant, grid=args.grid)
     progress = ConsoleProgress("make-source")
     try:
         out = make_source_set(args.out, config, extra_layouts=args.layouts, extra_spectra=args.spectra,

@@ -34,6 +34,14 @@ def register(subparsers: Any) -> None:
                         help="steps between validation PSNRs (default: 0 = only at the end)")
     parser.add_argument("--projector-rank", type=int, default=None,
                         help="rank of the compact model's initial spectral projector (default: per task; 0 = identity)")
+    parser.add_argument("--band-layouts", default=None, metavar="MIN:MAX",
+                        help="band-agnostic architectures: resample every batch to a random layout of MIN–MAX "
+                             "bands (e.g. 8:64) from a make-source --grid fine set (default: the set's own bands)")
+    parser.add_argument("--band-step", default="3:15", metavar="MIN:MAX",
+                        help="with --band-layouts: range of the mean band spacing in nm (default: 3:15)")
+    parser.add_argument("--band-jitter", type=float, default=0.25,
+                        help="with --band-layouts: largest move of a band centre, share of the spacing "
+                             "(default: 0.25)")
     parser.add_argument("--resume", action="store_true", help="continue a cancelled run with the same settings")
     add_device(parser)
     parser.set_defaults(func=run)
@@ -54,8 +62,16 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(task=args.task, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
                          lr=args.lr, loss=args.loss, seed=args.seed,
                          validate_every=args.validate_every)
+    layouts = None
+    if args.band_layouts:
+        from hiralign.patches import BandLayouts
+
+        low, high = _range(args.band_layouts, "--band-layouts", int)
+        step_low, step_high = _range(args.band_step, "--band-step", float)
+        layouts = BandLayouts(min_bands=low, max_bands=high, min_step_nm=step_low, max_step_nm=step_high,
+                              jitter=args.band_jitter)
     settings = PretrainSettings(arch=args.arch, args=arch_args, val_cubes=args.val_cubes,
-                                projector_rank=args.projector_rank)
+                                projector_rank=args.projector_rank, band_layouts=layouts)
     progress = ConsoleProgress(f"pretrain {args.task}")
     try:
         out, result = pretrain(args.source, args.out, config, settings, device=args.device, resume=args.resume,
@@ -64,3 +80,14 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     emit_json({"out": str(out), "task": args.task, "arch": args.arch, **result.to_dict()})
     return 0
+
+
+def _range(text: str, option: str, kind: type) -> tuple[Any, Any]:
+    """``"MIN:MAX"`` → (MIN, MAX) of ``kind``; ConfigError naming ``option`` otherwise."""
+    from hiralign.errors import ConfigError
+
+    try:
+        low, high = (kind(v) for v in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"{option} expects MIN:MAX (e.g. 8:64), got {text!r}") from None
+    return low, high

@@ -15,8 +15,12 @@ import torch.nn as nn
 ARCHS: dict[str, Callable[..., nn.Module]] = {}
 
 from hiralign.models.compact import compact  # noqa: E402
+from hiralign.models.spectral_window import spectral_window  # noqa: E402
+from hiralign.models.subspace import subspace  # noqa: E402
 
 ARCHS["compact"] = compact
+# Band-agnostic (class attribute ``band_agnostic = True``): any band count, no resampling.
+ARCHS.update(spectral_window=spectral_window, subspace=subspace)
 
 
 def build_model(arch: str, bands: int, scale: int = 1, **args: Any) -> nn.Module:
