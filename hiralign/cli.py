@@ -7,7 +7,8 @@ Command modules import heavy libraries (torch, faiss, diffusers) inside ``func``
 
 Every :class:`~hiralign.errors.HiralignError` becomes one line on stderr and exit code 2;
 cancellation (Ctrl-C) exits 130; anything else is an internal error (exit 1) whose
-traceback is shown only with ``--debug``.
+traceback is shown only with ``--debug``. The message is :func:`hiralign.errors.describe`'s,
+the same the GUI shows in its error dialog.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import sys
 from typing import Sequence
 
 from hiralign import __version__
-from hiralign.errors import HiralignError
+from hiralign.errors import HiralignError, describe
 from hiralign.progress import Cancelled
 
 #: Subcommand modules in :mod:`hiralign.commands`, in the order ``--help`` lists them.
@@ -71,25 +72,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except HiralignError as exc:
-        if args.debug:
-            log.exception("error")
-        print(f"hiralign {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except (Cancelled, KeyboardInterrupt):
         print(f"hiralign {args.command}: cancelled", file=sys.stderr)
         return 130
-    except MemoryError:
-        print(f"hiralign {args.command}: error: out of memory; try a smaller image, tile or batch size",
-              file=sys.stderr)
-        return 2
     except Exception as exc:  # noqa: BLE001 - the CLI must never show a raw traceback
-        if args.debug:
-            log.exception("internal error")
-        else:
-            print(f"hiralign {args.command}: internal error: {type(exc).__name__}: {exc} "
-                  "(run with --debug for the traceback)", file=sys.stderr)
-        return 1
+        summary, details = describe(exc)
+        if args.debug and details:
+            print(details, file=sys.stderr, end="")
+        user_error = isinstance(exc, (HiralignError, MemoryError))
+        hint = "" if user_error or args.debug else " (run with --debug for the traceback)"
+        print(f"hiralign {args.command}: {_lower_first(summary)}{hint}", file=sys.stderr)
+        return 2 if user_error else 1
+
+
+def _lower_first(summary: str) -> str:
+    """The summary as it reads after ``hiralign CMD:``.
+
+    Internal and out-of-memory errors start lower-case; a user error's own message (which
+    usually starts with a path) is prefixed ``error:``.
+    """
+    for prefix in ("Internal error", "Out of memory"):
+        if summary.startswith(prefix):
+            return summary[0].lower() + summary[1:]
+    return f"error: {summary}"
 
 
 if __name__ == "__main__":  # pragma: no cover

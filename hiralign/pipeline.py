@@ -91,14 +91,31 @@ class Adaptation:
         return self._model
 
     def preflight(self) -> None:
-        """Check the whole chain (device, model ↔ task, bands, generator) before anything is written.
+        """Check the whole chain before anything is written: every target readable, the device,
+        the model and its task, each target's bands, the generator's weights.
 
         Raises:
-            ConfigError: every problem found, one per line.
+            PreflightError: every problem found, one per line.
         """
+        from hiralign import io
+        from hiralign.errors import HiralignError
+
         chain = ["proxy", "generate", "warp", "finetune", "restore"] if self.config.needs_synthesis \
             else ["proxy", "finetune", "restore"]
-        stages.preflight(self.config, self.targets(), chain, device=self.workers.device or self.config.device)
+        problems, loaded, names = [], [], []
+        for path, name in zip(self.paths, self.names):
+            try:
+                cube = io.load(path, **self.load_options)
+            except HiralignError as exc:
+                problems.append(str(exc))
+                continue
+            cube.name = name
+            loaded.append(cube)
+            names.append(name)
+        if not problems:
+            self._targets = loaded
+        stages.preflight(self.config, loaded, chain, device=self.workers.device or self.config.device,
+                         bands_of=names, problems=problems)
 
     def _stage(self, name: str) -> SubProgress:
         start = sum(share for stage, share in STAGES[:[s for s, _ in STAGES].index(name)])

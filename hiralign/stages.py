@@ -327,7 +327,7 @@ def write_report(run: RunFolder, report: Mapping[str, Any]) -> dict[str, Any]:
 # -------------------------------------------------------------- preflight
 def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str] = STAGE_NAMES, *,
               device: str | None = None, model_folder: str | Path | None = None,
-              bands_of: Sequence[str] | None = None) -> tuple[Any, Any]:
+              bands_of: Sequence[str] | None = None, problems: Sequence[str] = ()) -> tuple[Any, Any]:
     """Check the whole requested chain before anything is deleted or overwritten.
 
     Checks the device, the source (or ``model_folder``) checkpoint and its task, that
@@ -343,6 +343,8 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
         device: the device to check (default: ``config.device``).
         model_folder: the checkpoint the first model stage loads (default: the source).
         bands_of: names of the targets in messages (default: the cubes' names).
+        problems: problems the caller found already (e.g. targets that cannot be read),
+            reported with the others.
 
     Returns:
         (model, checkpoint config) loaded on the CPU when a stage needs the model, else
@@ -354,7 +356,7 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
     """
     from hiralign.device import resolve_device
 
-    problems: list[str] = []
+    problems = list(problems)
     stages = list(stages)
     try:
         resolve_device(device or config.device)
