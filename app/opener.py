@@ -27,8 +27,11 @@ from hiralign.errors import HiralignError
 log = logging.getLogger(__name__)
 
 #: Suffixes offered in the open dialog (a folder of PNGs opens through its own action).
-OPEN_FILTER = ("Hyperspectral cubes (*.hdr *.mat *.npy *.npz *.tif *.tiff);;ENVI (*.hdr);;"
-               "MATLAB (*.mat);;NumPy (*.npy *.npz);;TIFF (*.tif *.tiff);;All files (*)")
+OPEN_FILTER = ("Hyperspectral cubes (*.hdr *.mat *.npy *.npz *.tif *.tiff *.h5 *.he5 *.nc *.lan *.rfl);;"
+               "ENVI (*.hdr);;MATLAB (*.mat);;NumPy (*.npy *.npz);;TIFF / GeoTIFF (*.tif *.tiff);;"
+               "HDF5 / NetCDF (*.h5 *.hdf5 *.he5 *.nc *.nc4);;ERDAS / AVIRIS (*.lan *.gis *.rfl);;All files (*)")
+#: Share of the memory available now that one opened cube (as float32) may take.
+MEMORY_SHARE = 0.5
 
 
 def cube_candidates(path: str | Path) -> list[str]:
@@ -40,11 +43,41 @@ def cube_candidates(path: str | Path) -> list[str]:
     return [v.name for v in list_variables(path) if v.is_numeric and len(v.shape) == 3]
 
 
-def load_cube(path: str | Path, var: str | None = None) -> Cube:
-    """Read one cube with the core loader (imported lazily: it is being written in parallel)."""
-    from hiralign.io import load
+def available_memory() -> int | None:
+    """Bytes of physical memory available now (None where the OS does not say)."""
+    import os
 
-    return load(path, var=var)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def load_cube(path: str | Path, var: str | None = None, limit: int | None = None) -> Cube:
+    """Read one cube with the core loader, refusing one too large to hold in memory.
+
+    The file is opened lazily first (header only; memory-mapped formats read nothing), so
+    a cube whose float32 copy would take more than :data:`MEMORY_SHARE` of the memory
+    available (or ``limit`` bytes) is refused with its size and the streaming command
+    that restores it in bounded memory, instead of exhausting the machine.
+
+    Raises:
+        InputError: the cube is too large; HiralignError: as :func:`hiralign.io.load`.
+    """
+    from hiralign.errors import InputError
+    from hiralign.io import open_cube
+
+    lazy = open_cube(path, var=var)
+    h, w, b = lazy.shape
+    size = h * w * b * 4
+    if limit is None:
+        free = available_memory()
+        limit = int(free * MEMORY_SHARE) if free else None
+    if limit is not None and size > limit:
+        raise InputError(f"{path}: {h}×{w}×{b} is {size / 2**30:.1f} GiB as float32, more than the window can "
+                         f"hold ({limit / 2**30:.1f} GiB); restore it in bounded memory with "
+                         f"`hiralign proxy {Path(path).name} --out DIR` or open a crop")
+    return lazy.load()
 
 
 def read_or_candidates(path: str | Path, var: str | None = None) -> Cube | list[str]:

@@ -28,7 +28,7 @@ from hiralign.io.common import (
     resolve_wavelengths,
     warn,
 )
-from hiralign.io.rows import WINDOW_BYTES, read_rows, row_windows
+from hiralign.io.rows import read_rows, row_windows
 
 #: ENVI header keys holding one value per band: they move with the bands when sorted.
 PER_BAND_HEADER_KEYS = ("band names", "data gain values", "data offset values", "solar irradiance",
@@ -279,13 +279,20 @@ class LazyCube:
         mask = stored == self.prep.ignore_value
         return mask if mask.any() else None
 
-    def windows(self, budget: int = WINDOW_BYTES) -> Iterator[tuple[int, int]]:
-        """Row ranges of about ``budget`` float32 bytes each, covering the cube."""
-        return row_windows(self.height, self.width * self.n_bands * 4, budget)
+    def windows(self, budget: int | None = None) -> Iterator[tuple[int, int]]:
+        """Row ranges of about ``budget`` float32 bytes each (default :data:`~hiralign.io.rows.WINDOW_BYTES`)."""
+        from hiralign.io import rows
+
+        return row_windows(self.height, self.width * self.n_bands * 4, budget or rows.WINDOW_BYTES)
 
     def load(self) -> Cube:
-        """The whole cube in memory (what :func:`hiralign.io.load` returns)."""
-        return finish_cube(self._raw, self.path, self._options, self.name)
+        """The whole cube in memory (what :func:`hiralign.io.load` returns, warnings included)."""
+        from hiralign.io.common import collect_warnings
+
+        with collect_warnings() as notes:
+            cube = finish_cube(self._raw, self.path, self._options, self.name)
+        cube.metadata["warnings"] = list(self.metadata.get("warnings", [])) + [n for n in notes]
+        return cube
 
     def like(self) -> Cube:
         """A 1×1 cube with this cube's band metadata, for building outputs (``Cube.with_data``)."""
