@@ -81,20 +81,25 @@ def robust_std(values: np.ndarray, axis: int = -1, clip: float = CLIP,
         The spread with ``axis`` removed (0 where all samples are 0, NaN where all are NaN).
     """
     x = np.moveaxis(np.asarray(values, dtype=np.float64), axis, -1)
-    sq = np.square(x)
-    valid = ~np.isnan(x)
+    # Sorted squares and their running sums: each iteration is then a count and a lookup.
+    sq = np.sort(np.square(x), axis=-1)  # NaN sorts last
+    n_valid = np.sum(~np.isnan(sq), axis=-1)
+    csum = np.cumsum(np.nan_to_num(sq), axis=-1)
+    rows = np.maximum(n_valid - 1, 0)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.nanmedian(np.abs(x), axis=-1) / 0.6744897501960817
+        total = np.take_along_axis(csum, rows, axis=-1)[..., 0] if sq.shape[-1] else np.zeros(sq.shape[:-1])
+        rms = np.where(n_valid > 0, np.sqrt(total / np.maximum(n_valid, 1)), np.nan)
+        # median |d| = sqrt(median d²) (lower middle for an even count).
+        middle = np.maximum((n_valid - 1) // 2, 0)[..., None]
+        med = np.sqrt(np.take_along_axis(sq, middle, axis=-1)[..., 0]) if sq.shape[-1] else rms
         # Integer data with σ < 1 can have a median |d| of 0: start from the plain RMS instead.
-        rms = np.sqrt(np.nanmean(sq, axis=-1))
-        s = np.where(s > 0, s, rms)
+        s = np.where(med > 0, med / 0.6744897501960817, rms)
         g = _truncated_second_moment(clip) if clip != CLIP else _G_CLIP
         for _ in range(iterations):
-            inlier = valid & (sq <= (clip * s[..., None]) ** 2)
-            count = inlier.sum(axis=-1)
-            m2 = np.where(inlier, sq, 0.0).sum(axis=-1) / np.maximum(count, 1)
-            s = np.where(count > 0, np.sqrt(m2 / g), rms)
-    return s
+            count = np.sum(sq <= (clip * s[..., None]) ** 2, axis=-1)  # NaN compares False
+            inside = np.take_along_axis(csum, np.maximum(count - 1, 0)[..., None], axis=-1)[..., 0]
+            s = np.where(count > 0, np.sqrt(inside / np.maximum(count, 1) / g), rms)
+    return np.where(n_valid > 0, s, np.nan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,8 +228,8 @@ class NoiseAnalysis:
         bin_mean: (B, K) mean level of each level-set bin (NaN for unused bins).
         bin_var: (B, K) robust noise variance of each bin.
         bin_count: (B, K) Haar blocks per bin.
-        pooled_ab: (a, b) of one fit over all bands pooled (a sensor-wide summary; much
-            more precise than a single band's b when a·μ dominates).
+        pooled_ab: (a, b) of one fit over the level sets of all bands (a sensor-wide
+            summary; much more precise than a single band's b when a·μ dominates).
     """
 
     model: NoiseModel
@@ -323,11 +328,13 @@ def _level_sets(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.nd
     mu = level.reshape(n_bands, -1)
     k = max(1, min(bins, d.shape[1] // MIN_BIN_COUNT))
     per = d.shape[1] // k
-    order = np.argsort(mu, axis=1, kind="stable")[:, :per * k]
+    order = np.argsort(mu, axis=1)[:, :per * k]  # NaN (no data) sorts last
     d_sorted = np.take_along_axis(d, order, axis=1).reshape(n_bands, k, per)
     mu_sorted = np.take_along_axis(mu, order, axis=1).reshape(n_bands, k, per)
     var = robust_std(d_sorted, axis=-1) ** 2
     counts = np.sum(~np.isnan(d_sorted), axis=-1)
+    if np.all(counts == per):
+        return mu_sorted.mean(axis=-1), var, counts
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-masked bins: NaN, weight 0 in the fit
         return np.nanmean(mu_sorted, axis=-1), var, counts
@@ -366,11 +373,14 @@ def _fit(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.ndarray, 
     a, b = _nonneg_fit(bin_mean, bin_var, weights)
     # Refit once with the model's variances as weights (a bin's own noisy v should not weigh itself).
     fitted = np.maximum(a[:, None] * np.maximum(np.nan_to_num(bin_mean), 0) + b[:, None], 1e-150)
-    a, b = _nonneg_fit(bin_mean, bin_var, np.where(usable, bin_count / fitted ** 2, 0.0))
+    weights = np.where(usable, bin_count / fitted ** 2, 0.0)
+    a, b = _nonneg_fit(bin_mean, bin_var, weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nan_to_num(np.nanmean(level.reshape(n_bands, -1), axis=1))
-    return sigma, a, b, mean, bin_mean, bin_var, bin_count
+    # One sensor-wide fit over every band's level sets, weighted as above.
+    pooled = _nonneg_fit(bin_mean.reshape(1, -1), bin_var.reshape(1, -1), weights.reshape(1, -1))
+    return sigma, a, b, mean, bin_mean, bin_var, bin_count, (float(pooled[0][0]), float(pooled[1][0]))
 
 
 # ------------------------------------------------------------------------ public API
@@ -411,13 +421,12 @@ def analyse(cubes: Any | Sequence[Any], *, bins: int = LEVEL_BINS) -> NoiseAnaly
         names.append(name)
     assert first is not None
     detail, level = np.concatenate(details, axis=1), np.concatenate(levels, axis=1)
-    sigma, a, b, mean, bin_mean, bin_var, bin_count = _fit(detail, level, bins)
-    pooled = _fit(detail.reshape(1, -1), level.reshape(1, -1), bins)
+    sigma, a, b, mean, bin_mean, bin_var, bin_count, pooled = _fit(detail, level, bins)
     model = NoiseModel(sigma=_tup(sigma), a=_tup(a), b=_tup(b), mean=_tup(mean),
                        scale=_tup(np.full(first[0], first[1])), units=first[2], wavelengths=first[3],
                        sources=tuple(names), n_samples=int(detail.shape[1]))
     return NoiseAnalysis(model=model, bin_mean=bin_mean, bin_var=bin_var, bin_count=bin_count,
-                         pooled_ab=(float(pooled[1][0]), float(pooled[2][0])))
+                         pooled_ab=pooled)
 
 
 def estimate_noise(cubes: Any | Sequence[Any], *, bins: int = LEVEL_BINS) -> NoiseModel:
