@@ -187,8 +187,11 @@ def test_noise_command_prints_json_and_writes_a_plot(tmp_path: Path, capsys) -> 
         files.append(path)
         assert cube.n_bands == 5
     plot = tmp_path / "noise.png"
-    assert main(["noise", *map(str, files), "--plot", str(plot), "--shared", "--wavelengths", "476:629:38.25"]) == 0
+    written = tmp_path / "noise.json"
+    assert main(["noise", *map(str, files), "--plot", str(plot), "--shared", "--wavelengths", "476:629:38.25",
+                 "--out", str(written)]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert NoiseModel.from_dict(json.loads(written.read_text())).to_dict() == out["shared"]["model"]
     assert [f["file"] for f in out["files"]] == [str(f) for f in files]
     first = out["files"][0]["model"]
     assert first["units"] == "counts" and len(first["sigma"]) == 5 and len(first["a"]) == 5

@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
                         help="also fit one model to all files together (captures of one sensor)")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="write a plot: σ per band, variance vs mean with the fit (first file, or shared)")
+    parser.add_argument("--out", default=None, metavar="JSON",
+                        help="write the noise model (the shared one with --shared, else the first file's) "
+                             "as JSON, the form a --task sensor run stores as noise.json")
     parser.add_argument("--bins", type=int, default=None, help="level-set bins per band (default: 16)")
     add_load_options(parser)
     parser.set_defaults(func=run)
@@ -65,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         from hiralign.io import save_rgb
 
         summary["plot"] = str(save_rgb(render_plot(shown), Path(args.plot)))
+    if args.out:
+        from hiralign.atomic import write_json
+
+        write_json(Path(args.out), shown.model.to_dict())
+        summary["out"] = args.out
     emit_json(summary)
     return 0
 
