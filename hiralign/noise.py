@@ -22,8 +22,9 @@ fitting for single-image raw-data", IEEE TIP 2008, written here on numpy/scipy):
 4. Level sets: per band, the blocks sorted by local mean into equal-count bins; per bin
    the robust variance of d (as in 2.) and the mean level.
 5. Fit: weighted least squares of var = a·μ + b over the bins, with weights n_k / v_k²
-   (a sample variance's own variance is 2v²/n), refitted once with the fitted variances,
-   constrained to a, b ≥ 0 (the 2-parameter non-negative solution is found exactly).
+   (a sample variance's own variance is 2v²/n), refitted with the fitted variances and
+   Huber weights on the residuals (texture-inflated bins lose weight), constrained to
+   a, b ≥ 0 (the 2-parameter non-negative solution is found exactly).
 
 Everything is vectorised over bands; a 256×512×16 capture takes about 0.1 s.
 Rounding to integers adds 1/12 count² of quantisation noise, which is part of the file's
@@ -50,6 +51,12 @@ LEVEL_BINS: int = 16
 MIN_BIN_COUNT: int = 64
 #: At most this many 2×2 blocks per band are analysed (evenly spaced block rows beyond it).
 MAX_BLOCKS_PER_BAND: int = 1 << 18
+#: Reweighted refits of the level-set line (model-variance and Huber weights).
+FIT_ITERATIONS: int = 4
+#: Huber threshold on a bin's residual, in units of its expected spread.
+HUBER_C: float = 3.0
+#: A clipped variance estimate's spread relative to a sample variance's sqrt(2/n) (its lower efficiency).
+VARIANCE_SPREAD_FACTOR: float = 1.3
 #: a_b·mean_b below this fraction of b_b counts as "signal-independent" (σ_b alone describes it).
 SIGNAL_DEPENDENT_FRACTION: float = 0.1
 
@@ -371,10 +378,16 @@ def _fit(detail: np.ndarray, level: np.ndarray, bins: int) -> tuple[np.ndarray, 
     var_safe = np.where(usable, np.maximum(np.nan_to_num(bin_var), 1e-150), 1.0)
     weights = np.where(usable, bin_count / var_safe ** 2, 0.0)
     a, b = _nonneg_fit(bin_mean, bin_var, weights)
-    # Refit once with the model's variances as weights (a bin's own noisy v should not weigh itself).
-    fitted = np.maximum(a[:, None] * np.maximum(np.nan_to_num(bin_mean), 0) + b[:, None], 1e-150)
-    weights = np.where(usable, bin_count / fitted ** 2, 0.0)
-    a, b = _nonneg_fit(bin_mean, bin_var, weights)
+    # Refit with the model's variances as weights (a bin's own noisy v should not weigh itself),
+    # and Huber weights on the residuals in units of their expected spread: bins inflated by
+    # texture or edges (variance that is not noise) lose weight.
+    for _ in range(FIT_ITERATIONS):
+        fitted = np.maximum(a[:, None] * np.maximum(np.nan_to_num(bin_mean), 0) + b[:, None], 1e-150)
+        spread = fitted * np.sqrt(2.0 / np.maximum(bin_count, 1)) * VARIANCE_SPREAD_FACTOR
+        resid = np.abs(np.nan_to_num(bin_var) - fitted) / spread
+        huber = np.minimum(1.0, HUBER_C / np.maximum(resid, 1e-12))
+        weights = np.where(usable, huber * bin_count / fitted ** 2, 0.0)
+        a, b = _nonneg_fit(bin_mean, bin_var, weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nan_to_num(np.nanmean(level.reshape(n_bands, -1), axis=1))
