@@ -26,7 +26,11 @@ fitting for single-image raw-data", IEEE TIP 2008, written here on numpy/scipy):
    Huber weights on the residuals (texture-inflated bins lose weight), constrained to
    a, b ≥ 0 (the 2-parameter non-negative solution is found exactly).
 
-Everything is vectorised over bands; a 256×512×16 capture takes about 0.1 s.
+Everything is vectorised over bands; a 256×512×16 capture takes about 0.3–0.4 s on one core.
+Per band on such a capture (5 seeds, a = 0.1–0.3, b = 3–9 counts², means 20–250 counts):
+σ within 1.7 % (bias −0.3 %), a rms error 8 % (bias +2.7 %); b, an intercept below the darkest
+level set, rms 37 % (bias −12 %) — the all-bands fit (:attr:`NoiseAnalysis.pooled_ab`) is
+the precise one for a sensor with one gain.
 Rounding to integers adds 1/12 count² of quantisation noise, which is part of the file's
 noise and stays in b.
 """
@@ -114,7 +118,8 @@ class NoiseModel:
     """Per-band noise of one sensor: σ_b and var = a_b·μ + b_b, on a stated scale.
 
     Attributes:
-        sigma: (B,) robust noise standard deviation of each band over the whole image.
+        sigma: (B,) robust noise standard deviation of each band over the whole image (for
+            signal-dependent noise: the typical σ, near the one at the median level, not the RMS).
         a: (B,) signal-dependent (Poisson) gain: variance per unit of mean level.
         b: (B,) signal-independent variance (read noise, quantisation, offsets).
         mean: (B,) mean level of each band (where it was measured).
