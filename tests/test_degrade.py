@@ -304,3 +304,25 @@ def test_degrade_cube_converts_a_counts_model_to_the_loaded_scale() -> None:
     var_counts = ((noisy.data.astype(np.float64) - cube.data) * 65535).var(axis=(0, 1))
     np.testing.assert_allclose(var_counts, [0.2 * 100 + 6, 0.1 * 100 + 5], rtol=0.06)
     assert noisy.metadata["degradation"]["noise"]["units"] == "counts"
+
+
+def test_random_sensor_range_covers_the_real_captures_after_normalisation() -> None:
+    from conftest import shared_file
+
+    from hiralign.intensity import noise_on_network_scale, scale_for_task
+    from hiralign.io import load
+    from hiralign.noise import estimate_noise
+
+    for name in ("VIS_leaves_FD1_FN0_original.hdr", "RedYellowSet_3_FD1_FN0.hdr"):
+        cube = load(shared_file("envi", name))
+        net = noise_on_network_scale(estimate_noise(cube), scale_for_task("sensor", cube))
+        spread = D.SENSOR_BAND_SPREAD
+        a = np.array(net.a)
+        read = np.sqrt(net.b)
+        # Bands whose fitted a (or b) is ~0 are the estimate's, not the sensor's: the others must be covered,
+        # also for a 4× noisier variant (a·4, b·4).
+        for factor in (1.0, 4.0):
+            a_pos, read_pos = a[a > 0] * factor, read[read > 0] * np.sqrt(factor)
+            assert np.all(a_pos > D.SENSOR_GAIN_RANGE[0] / spread) and np.all(a_pos < D.SENSOR_GAIN_RANGE[1] * spread)
+            assert np.all(read_pos > D.SENSOR_READ_SIGMA_RANGE[0] / spread)
+            assert np.all(read_pos < D.SENSOR_READ_SIGMA_RANGE[1] * spread)
