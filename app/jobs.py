@@ -330,12 +330,9 @@ def _device_key(device: str) -> str:
     """Jobs on "cuda" and "cuda:0" share one queue; "auto" resolves like the core does."""
     name = (device or "cpu").lower()
     if name == "auto":
-        try:
-            import torch
+        import torch
 
-            name = "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:  # pragma: no cover - torch is a hard dependency
-            name = "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = "cuda:0"
     return name

@@ -260,16 +260,12 @@ def about_text() -> str:
     import numpy
     import pyqtgraph
     import PySide6
+    import torch
     from PySide6.QtCore import qVersion
 
     import hiralign
 
-    try:
-        import torch
-
-        torch_line = f"torch {torch.__version__} (CUDA {'available' if torch.cuda.is_available() else 'not available'})"
-    except ImportError:  # pragma: no cover - a hard dependency
-        torch_line = "torch not installed"
+    torch_line = f"torch {torch.__version__} (CUDA {'available' if torch.cuda.is_available() else 'not available'})"
     return (f"<h3>hiralign {hiralign.__version__}</h3>"
             "<p>Adapts hyperspectral restoration networks to a target domain with HIR-ALIGN: "
             "proxy → distribution-adaptive synthesis → aligned finetuning.</p>"
