@@ -29,15 +29,17 @@ class BadInput:
         id: short name (the pytest id).
         make: writes the input into a folder and returns the path a user would open.
         message: a phrase the error message must contain (besides the file's name).
-        gui: how *File ▸ Open* treats it: "error" (a dialog naming the file), "ask-variable"
-            (a MAT file with several cubes: the variable picker), "ask-wavelengths" (no usable
-            wavelengths: the prompt).
+        gui: how *File ▸ Open* treats it: "error" (a dialog naming the file) or "ask-variable"
+            (a MAT file with several cubes: the variable picker).
+        info: how ``hiralign info`` treats it: "error", or "reported" (it inspects the file
+            and counts the problem, e.g. NaN values, instead of refusing it).
     """
 
     id: str
     make: Callable[[Path], Path]
     message: str
     gui: str = "error"
+    info: str = "error"
 
 
 def _cube_values(shape: tuple[int, int, int] = (6, 7, 4), seed: int = 0) -> np.ndarray:
@@ -116,7 +118,7 @@ def _tiff_truncated(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "cut.tif"
-    tifffile.imwrite(path, _cube_values((4, 32, 32)))
+    tifffile.imwrite(path, _cube_values((4, 32, 32)), photometric="minisblack")
     path.write_bytes(path.read_bytes()[:600])
     return path
 
@@ -160,7 +162,7 @@ CATALOGUE: tuple[BadInput, ...] = (
     BadInput("absurd-envi-dimensions",
              lambda d: write_envi_pair(d, _cube_values(), name="absurd", dims=(10**6, 10**6, 10**4)), "absurd"),
     BadInput("ambiguous-mat", _mat_two_cubes, "--var", gui="ask-variable"),
-    BadInput("nan-inf", _nonfinite_envi, "NaN/Inf values"),
+    BadInput("nan-inf", _nonfinite_envi, "NaN/Inf values", info="reported"),
     BadInput("wavelength-count-mismatch",
              lambda d: write_envi_pair(d, _cube_values(), name="wl", extra="wavelength = {400, 500}\n"),
              "are 2 values for 4 bands"),
