@@ -66,13 +66,13 @@ class AdaptConfig:
         generator: guide generator name (:data:`hiralign.generate.GENERATORS`).
         generator_config: that generator's config dataclass (its defaults when None is
             given; a mapping of its fields is accepted and converted).
-        guides: M, guides per proxy (paper default 3).
+        guides: M, guides per proxy (the paper uses 3).
         warp: settings of the warp-based spectral transfer.
         finetune: aligned finetuning settings (ratio r, steps, mode...); its seed is
             always the run's ``seed``.
         tiles: tiled inference settings for proxies and restoration.
-        seed: the run's one seed: finetuning uses it, target i generates with
-            :func:`target_seed` (seed + 7919·i).
+        seed: the run's one seed: finetuning uses it, and target i draws its guides with
+            seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is
             "auto" follows it.
     """
@@ -262,6 +262,7 @@ def field_help(cls: type, name: str, default: bool = True) -> str:
     Both come from the dataclass, so the CLI never repeats (and never contradicts) them.
     """
     text = _field_docs(cls).get(name, name.replace("_", " ")).rstrip(".")
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")  # reST roles read as plain names
     text = text.replace("%", "%%")  # argparse formats help strings
     if not default:
         return text
