@@ -21,12 +21,15 @@ def register(subparsers: Any) -> None:
                         help="Stable unCLIP folder or cached hub id whose image_encoder to start from "
                              "(default: stabilityai/stable-diffusion-2-1-unclip)")
     parser.add_argument("--encoder", default=None, help="start from this CLIPVisionModelWithProjection folder instead")
-    parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 1000)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default: 16)")
-    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: 1e-5)")
+    from hiralign.config import field_default, field_help
+    from hiralign.generate.clip_finetune import ClipFinetuneConfig
+
+    for flag, name, kind in (("--steps", "steps", int), ("--batch-size", "batch_size", int), ("--lr", "lr", float),
+                             ("--seed", "seed", int)):
+        parser.add_argument(flag, type=kind, default=None, help=field_help(ClipFinetuneConfig, name))
     parser.add_argument("--blur-max", type=float, default=None,
-                        help="largest blur std in pixels at the CLIP input size (default: 5)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+                        help="largest blur std in pixels at the CLIP input size "
+                             f"(default: {field_default(ClipFinetuneConfig, 'blur_sigma')[1]:g})")
     add_device(parser)
     parser.set_defaults(func=run)
 

@@ -12,10 +12,12 @@ from hiralign.commands._common import add_device, add_load_options, emit_json, l
 GENERATOR_NAMES = ("patchnn", "classic", "shuffle", "unclip", "cleanprior", "exact")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
-#: unCLIP options: command-line destination -> UnCLIPConfig field.
+#: unCLIP options: command-line destination -> UnCLIPConfig field (help and defaults from its docstring).
 _UNCLIP_OPTIONS = {"model": "model", "prompt": "prompt", "negative_prompt": "negative_prompt",
                    "strength": "strength", "noise_level": "noise_level", "clip_encoder": "clip_encoder",
                    "guidance_scale": "guidance_scale", "steps": "steps", "work_side": "work_side"}
+_UNCLIP_TYPES = {"model": str, "clip_encoder": str, "prompt": str, "negative_prompt": str, "guidance_scale": float,
+                 "strength": float, "noise_level": int, "steps": int, "work_side": int}
 
 
 def register(subparsers: Any) -> None:
@@ -30,28 +32,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--generator", default="auto", metavar="NAME",
                         help=f"{', '.join(GENERATOR_NAMES)} or auto (unclip when its weights are found "
                              "locally, else patchnn; default)")
-    parser.add_argument("--n", type=int, default=3, help="guides per input (default: 3, paper M)")
+    from hiralign.config import AdaptConfig, field_default, field_help
+    from hiralign.generate.unclip import UnCLIPConfig
+
+    parser.add_argument("--n", type=int, default=field_default(AdaptConfig, "guides"),
+                        help=field_help(AdaptConfig, "guides"))
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed; input i uses seed + 7919·i, as `hiralign adapt` does "
                              "(hiralign.config.target_seed; default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any generator setting, e.g. --set noise_std=4 (repeatable; docs/generators.md)")
     group = parser.add_argument_group("unclip")
-    group.add_argument("--model", default=None,
-                       help="Stable unCLIP folder or hub id in the local HF cache "
-                            "(default: stabilityai/stable-diffusion-2-1-unclip)")
-    group.add_argument("--clip-encoder", default=None, help="blur-robust CLIP encoder from `hiralign clip-finetune`")
-    group.add_argument("--prompt", default=None, help="positive prompt (default: a clean, sharp, detailed photograph)")
-    group.add_argument("--negative-prompt", default=None,
-                       help="negative prompt (default: blurry, noisy, low quality, artifacts)")
-    group.add_argument("--guidance-scale", type=float, default=None, help="classifier-free guidance (default: 10)")
-    group.add_argument("--strength", type=float, default=None,
-                       help="SDEdit start t0 = strength·T; 1 = pure noise (default: 0.8)")
-    group.add_argument("--noise-level", type=int, default=None,
-                       help="image-embedding noise level 0-999 (default: 100)")
-    group.add_argument("--steps", type=int, default=None, help="denoising steps of the full schedule (default: 25)")
-    group.add_argument("--work-side", type=int, default=None,
-                       help="shorter side used for diffusion, multiple of 8; 0 = input size (default: 768)")
+    for dest, kind in _UNCLIP_TYPES.items():
+        group.add_argument("--" + dest.replace("_", "-"), type=kind, default=None,
+                           help=field_help(UnCLIPConfig, _UNCLIP_OPTIONS[dest]))
     add_device(parser)
     add_load_options(parser)
     parser.set_defaults(func=run)
