@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import logging
 import os
 import re
 import socket
@@ -42,11 +43,15 @@ from typing import Any, Iterator, Sequence
 from hiralign.atomic import output_error, remove_stale_temporaries, write_json
 from hiralign.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 CUBE_SUFFIX = ".hdr"
 #: Settings whose change invalidates earlier stages of a run (all of them, for now).
 CONFIG_FILE = "config.json"
 #: The writer's lock inside the run folder.
 LOCK_FILE = ".hiralign.lock"
+# flock errors meaning "this filesystem has no locks", not "someone holds it".
+_LOCKS_UNSUPPORTED = {errno.ENOLCK, errno.ENOSYS, getattr(errno, "ENOTSUP", -1), getattr(errno, "EOPNOTSUPP", -1)}
 # Windows locks byte ranges and forbids reading them; the holder's description sits at the
 # start of the file and the lock far beyond it (locking past the end of a file is allowed).
 _WINDOWS_LOCK_OFFSET = 1 << 30
@@ -348,6 +353,12 @@ else:
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 return False
+            if exc.errno in _LOCKS_UNSUPPORTED:
+                # Some network filesystems have no locks at all: refusing would make them
+                # unusable, so the run goes on, unprotected, and says so.
+                log.warning("the filesystem of the run folder does not support locks (%s); a second run on "
+                            "the same folder will not be detected", exc.strerror)
+                return True
             raise
         return True
 

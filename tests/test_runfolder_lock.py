@@ -214,3 +214,16 @@ def test_two_cli_runs_started_together_one_is_refused_and_a_killed_run_resumes(t
     report = json.loads(capsys.readouterr().out)
     assert report["resumed"] is True and (out / "checkpoint" / "model.safetensors").is_file()
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+def test_a_filesystem_without_locks_runs_unprotected_with_a_warning(tmp_path, monkeypatch, caplog) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with RunFolder(tmp_path / "run") as run:
+        assert run.claim(RECORD) is False and run.locked
+    assert "does not support locks" in caplog.text
