@@ -7,7 +7,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QWidget,
+)
 
 from app.errors import ErrorReporter
 from app.export import ExportActions
@@ -20,9 +30,19 @@ from app.session import Session
 from app.settings import Preferences
 from app.views.compare_view import CompareView
 from app.views.cube_view import CubeView
+from app.views.messages import MessageLog
 from app.views.spectrum_plot import SpectrumPlot
 from app.views.training_view import TrainingView
 from app.views.warp_view import WarpView
+from app.views.window_layout import (
+    LayoutKeeper,
+    apply_dock_minimums,
+    fit_docks,
+    initial_size,
+    scrolled,
+    shortcuts_dialog,
+    user_guide_dialog,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +53,7 @@ class MainWindow(QMainWindow):
     def __init__(self, prefs: Preferences | None = None) -> None:
         super().__init__()
         self.setWindowTitle("hiralign — adapt hyperspectral restoration to your data")
-        self.resize(1500, 950)
+        self.resize(initial_size())
         self.setAcceptDrops(True)
         self.prefs = prefs or Preferences()
         self.session = Session()
@@ -53,17 +73,24 @@ class MainWindow(QMainWindow):
                               (self.warp_view, "Warp"), (self.training_view, "Training")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
-        left = self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
         bottom = self._dock("Spectra", self.spectrum, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.messages = MessageLog()  # the core's warnings, tabbed behind the spectra
+        self.tabifyDockWidget(bottom, self._dock("Messages", self.messages, Qt.DockWidgetArea.BottomDockWidgetArea))
+        bottom.raise_()
         self.pipeline = self._make_pipeline_panel()
-        right = self.findChild(QDockWidget, "Pipeline")
-        self.resizeDocks([left, right], [270, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([bottom], [300], Qt.Orientation.Vertical)
+        apply_dock_minimums(self)
+        fit_docks(self)
         self.readout = QLabel()
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         self.statusBar().addWidget(self.readout, 1)
 
         self._build_menus()
         self._connect()
+        self.messages.install()
+        self.messages.message.connect(lambda text: self.statusBar().showMessage(f"⚠ {text}  (View ▸ Messages)", 10000))
+        self.layout_keeper = LayoutKeeper(self, self.prefs.store)
+        self.layout_keeper.restore()
 
     # -- construction ------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -77,7 +104,7 @@ class MainWindow(QMainWindow):
         work_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
         self.runner = PipelineRunner(self.session, self.jobs, self.errors, work_dir)
         panel = PipelinePanel(self.runner, self.prefs)
-        self._dock("Pipeline", panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Pipeline", scrolled(panel), Qt.DockWidgetArea.RightDockWidgetArea)  # scrolls in short windows
         return panel
 
     def _build_menus(self) -> None:
@@ -99,11 +126,15 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self._action("Clear pinned spectra", self.spectrum.clear_pins, "Ctrl+Shift+P"))
         view_menu.addAction(self._action("Stretch 2–98 %", self.cube_view.stretch, "Ctrl+T"))
+        view_menu.addAction(self.cube_view.fit_action)
         view_menu.addSeparator()
         for dock in self.findChildren(QDockWidget):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addAction(self._action("Reset layout", lambda: self.layout_keeper.reset()))
 
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&User guide", self.show_user_guide, QKeySequence.StandardKey.HelpContents))
+        help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "Ctrl+/"))
         help_menu.addAction(self._action("&About hiralign", self.show_about))
 
         self.exporter = ExportActions(
@@ -239,6 +270,16 @@ class MainWindow(QMainWindow):
         job = self.jobs.submit("warm-up", warm_up, device=self.pipeline.device_box.currentText())
         job.failed.connect(lambda summary, details: log.warning("warm-up failed: %s\n%s", summary, details))
 
+    def show_user_guide(self) -> QDialog:
+        dialog = user_guide_dialog(self)
+        dialog.show()
+        return dialog
+
+    def show_shortcuts(self) -> QDialog:
+        dialog = shortcuts_dialog(self)
+        dialog.show()
+        return dialog
+
     def show_about(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, "About hiralign", about_text(), QMessageBox.StandardButton.Ok,
                           self)
@@ -252,6 +293,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelling running jobs…")
         self.jobs.shutdown()
         self.errors.close_all()
+        self.layout_keeper.save()
+        self.messages.uninstall()
         super().closeEvent(event)
 
 

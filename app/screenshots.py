@@ -1,13 +1,15 @@
 """Render every view of the application, populated by a real run, to PNG files (offscreen).
 
-    python -m app.screenshots --out docs/screenshots            # the embedded demo
-    python -m app.screenshots --demo DIR --model CKPT --steps 100
+    python -m app.screenshots --out docs/screenshots            # the embedded demo, 1366×768
+    python -m app.screenshots --capture ../shared/data/envi/VIS_leaves_FD1_FN0_original.hdr
+    python -m app.screenshots --demo DIR --model CKPT --steps 100 --size 1920x1080
 
-The script opens the demo target set, presses *Run all* (proxy → generate → warp →
-finetune → evaluate through the real workers), clicks and pins pixels, draws an ROI,
-picks a guide pixel in the warp view, and saves one PNG per view. It prints the wall time
-and the largest event-loop stall of every stage as JSON, so the same command measures
-how a full run behaves.
+The script opens the demo target set and saves the first screen a new user sees
+(``first_screen.png``), presses *Run all* (proxy → generate → warp → finetune → evaluate
+through the real workers), clicks and pins pixels, draws an ROI, picks a guide pixel in
+the warp view, and saves one PNG per view; with ``--capture`` it then opens that real
+capture and saves ``capture.png``. It prints the wall time and the largest event-loop
+stall of every stage as JSON, so the same command measures how a full run behaves.
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--guides", type=int, default=None, help="guides per proxy (default: the panel's)")
     parser.add_argument("--generator", default=None, help="generator name (default: the panel's)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--size", default="1600x1000", help="window size WxH")
+    parser.add_argument("--size", default="1366x768", help="window size WxH (default: a common laptop screen)")
+    parser.add_argument("--capture", type=Path, default=None,
+                        help="a real capture to open after the run and save as capture.png")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     return parser
 
@@ -47,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.demo import DEMO_DIR, load_demo
     from app.main_window import MainWindow
     from app.settings import Preferences
+    from app.views.window_layout import fit_docks
 
     work = Path(tempfile.mkdtemp(prefix="hiralign-screenshots-"))
     window = MainWindow(Preferences.at(work / "prefs.ini"))
@@ -54,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     window.resize(width, height)
     window.show()
+    app.processEvents()
+    fit_docks(window)  # Qt keeps the docks' construction sizes through a resize
 
     def pump(until, what: str) -> None:
         start = time.monotonic()
@@ -82,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         panel.generator_box.setCurrentText(args.generator)
     pump(lambda: not window.jobs.busy, "the warm-up")
     warm_up_stall = window.jobs.max_stall_ms
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    first = [save_window(window, out / "first_screen.png")]
 
     def log_stage(stage: str, state: str) -> None:
         print(f"{stage}: {state} after {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
@@ -94,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("screenshots: the run failed:", window.errors.history[-1][0], file=sys.stderr)
         return 1
 
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    written = shoot_views(window, out, pump)
+    written = first + shoot_views(window, out, pump)
+    if args.capture is not None:
+        written.append(shoot_capture(window, args.capture, out / "capture.png", pump))
     report = {"targets": len(window.session.targets), "task": demo.task,
               "stages": window.runner.timings, "warm_up_max_stall_ms": round(warm_up_stall, 1),
               "max_stall_ms_during_stages": round(max(t["max_stall_ms"] for t in window.runner.timings.values()), 1),
@@ -106,41 +116,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def shoot_views(window, out: Path, pump) -> list[Path]:
-    """Interact like a user would, then save each view as a PNG."""
+def save_window(widget, path: Path) -> Path:
+    """A widget (the whole window by default use) as a PNG, after pending layout and paint events."""
     from PySide6.QtWidgets import QApplication
 
-    from app.panels.export import export_figure
+    for _ in range(5):
+        QApplication.processEvents()
+    if not widget.grab().save(str(path)):
+        raise SystemExit(f"screenshots: cannot write {path}")
+    return path
+
+
+def bright_pixel(cube, margin_share: float = 1 / 6) -> tuple[int, int]:
+    """A pixel at the 90th percentile of brightness away from the border (dark ones show little)."""
+    h, w = cube.shape[:2]
+    margin = int(min(h, w) * margin_share)
+    brightness = cube.data[margin:h - margin, margin:w - margin].mean(axis=2)
+    flat = int(np.argsort(brightness, axis=None)[int(0.9 * brightness.size)])
+    row, col = divmod(flat, brightness.shape[1])
+    return row + margin, col + margin
+
+
+def shoot_capture(window, path: Path, out: Path, pump) -> Path:
+    """Open a real capture, click a bright pixel and save the window."""
+    before = len(window.session.targets)
+    window.open_paths([path])
+    pump(lambda: len(window.session.targets) > before and not window.jobs.busy, f"opening {path}")
+    window.session.set_current(len(window.session.targets) - 1)
+    window.tabs.setCurrentWidget(window.cube_view)
+    target = window.session.current_target
+    pixel = bright_pixel(target.degraded)
+    window._on_pixel_clicked(*pixel, False)
+    window.cube_view.set_cursor(*pixel)
+    return save_window(window, out)
+
+
+def shoot_views(window, out: Path, pump) -> list[Path]:
+    """Interact like a user would, then save each view as a PNG."""
+
 
     session, tabs = window.session, window.tabs
     session.set_current(0)
     target = session.current_target
     h, w = target.reference_shape()
     written: list[Path] = []
-    # Inspect a bright pixel (90th percentile of the proxy's mean): dark ones show little.
-    margin = min(h, w) // 6
-    brightness = target.proxy.data[margin:h - margin, margin:w - margin].mean(axis=2)
-    flat = int(np.argsort(brightness, axis=None)[int(0.9 * brightness.size)])
-    row, col = divmod(flat, brightness.shape[1])
-    pixel = (row + margin, col + margin)
+    pixel = bright_pixel(target.proxy)
 
     def shot(widget, name: str) -> None:
-        for _ in range(3):
-            QApplication.processEvents()
-        written.append(export_figure(widget, out / f"{name}.png"))
+        written.append(save_window(widget, out / f"{name}.png"))
 
     cube_view = window.cube_view
     tabs.setCurrentWidget(cube_view)
-    cube_view.select_layer("proxy")
+    # The finished run as it first appears: degraded | restored, one pixel's spectra.
+    cube_view.select_layer("degraded")
     window._on_pixel_clicked(*pixel, False)
     cube_view.set_cursor(*pixel)
+    shot(window, "window")
+    # The source model's restoration (proxy) beside the adapted one, with pins and an ROI.
+    cube_view.select_layer("proxy")
     for row, col in ((h // 4, w // 4), (3 * h // 4, 2 * w // 3)):
         window._on_pixel_clicked(row, col, True)
     cube_view.roi_check.setChecked(True)
     cube_view.roi.setPos((w // 8, h // 2))
     cube_view.roi.setSize((w // 6, h // 6))
     cube_view.roi_changed.emit(cube_view.roi_bounds())
-    shot(window, "window")
     shot(cube_view, "cube_rgb")
     shot(window.spectrum, "spectra")
     cube_view.band_slider.setValue(cube_view.cube.band_index(550.0))

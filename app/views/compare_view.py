@@ -12,7 +12,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.session import Target
 from app.views import rgb_pixmap, stretch_levels
@@ -35,12 +44,20 @@ class CompareView(QWidget):
             box.addItems(IMAGES)
             box.setCurrentIndex(default)
             box.setToolTip("Images compared in swipe and difference modes")
-        self.info = QLabel()
+        self.info = QLabel(wordWrap=True)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Two rows: in one, the four boxes needed 550 px and squeezed the docks at 1024 px.
         controls = QHBoxLayout()
-        for widget in (QLabel("Mode"), self.mode_box, QLabel("Guide"), self.guide_box, QLabel("A"), self.a_box,
-                       QLabel("B"), self.b_box):
+        for widget in (QLabel("Mode"), self.mode_box, QLabel("Guide"), self.guide_box):
             controls.addWidget(widget)
-        controls.addWidget(self.info, 1)
+        controls.addStretch(1)
+        self.pair_row = QWidget()  # A and B matter in swipe and difference modes only
+        pair = QHBoxLayout(self.pair_row)
+        pair.setContentsMargins(0, 0, 0, 0)
+        for widget in (QLabel("A"), self.a_box, QLabel("B"), self.b_box):
+            pair.addWidget(widget)
+        pair.addStretch(1)
+        self.pair_row.hide()
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.gallery = QListWidget()
@@ -53,6 +70,8 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
+        layout.addWidget(self.pair_row)
+        layout.addWidget(self.info)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.gallery)
 
@@ -100,8 +119,7 @@ class CompareView(QWidget):
         self.graphics.clear()
         self.view_boxes, self.images, self.swipe_line, self.crosshairs = [], [], None, []
         mode = self.mode_box.currentText()
-        self.a_box.setEnabled(mode != MODES[0])
-        self.b_box.setEnabled(mode != MODES[0])
+        self.pair_row.setVisible(mode != MODES[0])
         if self.target is None or self.target.proxy is None:
             self.info.setText("Run the Proxy stage to compare proxy and guide RGBs.")
             return

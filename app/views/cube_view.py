@@ -1,10 +1,16 @@
-"""The cube view: one layer of the current target as an RGB composite or a single band.
+"""The cube view: one layer of the current target as an RGB composite or a single band,
+beside a second layer for comparison, with a line saying what is shown and what to do next.
 
 Composed from pyqtgraph parts (``ImageItem`` in a ``ViewBox`` plus a
 ``HistogramLUTItem``) rather than ``ImageView``, as in pyqtgraph's image-analysis example.
-The image is placed over the target's reference frame, so a super-resolution target's
+The images are placed over the target's reference frame, so a super-resolution target's
 low-resolution degraded cube lines up with its proxy, and every pixel coordinate the
 view emits is a reference-frame (row, col).
+
+The panel beside the main one ("Beside: auto") shows the most useful other layer: the
+restored cube once the adapted model ran, else the proxy, else the clean reference, so a
+fresh demo opens on *degraded | clean* and a finished run on *degraded | restored*. Both
+panels share zoom, bands and display levels.
 """
 from __future__ import annotations
 
@@ -13,8 +19,19 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QColor, QCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.session import Target
 from app.views import stretch_levels
@@ -29,6 +46,45 @@ RGB_PRESETS: dict[str, tuple[float, float, float]] = {
 }
 #: A preset is offered when each of its wavelengths lies within this many nm of the cube's range.
 PRESET_TOLERANCE_NM = 25.0
+#: Choices of the "Beside" box besides the layer labels.
+BESIDE_AUTO, BESIDE_NONE = "auto", "nothing"
+#: What each layer is, for the panel titles and the hint line.
+LAYER_WORDS = {
+    "degraded": "the degraded observation (your file)",
+    "proxy": "the proxy p = Φ_src(x): the source model's restoration",
+    "synth": "a synthesized training cube (the proxy's spectra warped onto a guide)",
+    "restored": "restored by the adapted model",
+    "clean": "the clean reference",
+}
+#: Smallest usable image area, px.
+MINIMUM_IMAGE_SIZE = (240, 180)
+
+
+def describe_layer(label: str) -> str:
+    """What a layer label such as ``"synth 2"`` shows, in words."""
+    return LAYER_WORDS.get(label.split()[0], label)
+
+
+def auto_beside(target: Target | None, shown: str) -> str | None:
+    """The layer worth showing beside ``shown``: restored, else proxy, else clean (None: nothing)."""
+    if target is None:
+        return None
+    labels = [label for label, _ in target.layers()]
+    return next((label for label in ("restored", "proxy", "clean") if label in labels and label != shown), None)
+
+
+def next_step(target: Target | None) -> str:
+    """One sentence: what to do next with ``target``."""
+    if target is None:
+        return "Open cubes (Ctrl+O), drop files on the window, or open the demo target set (Ctrl+D)."
+    if target.proxy is None:
+        return ("Next: press Run all (Ctrl+R) in the Pipeline panel — the source model restores every cube, "
+                "then it is adapted to these scenes and both are scored.")
+    if target.restored is None:
+        return "Next: Run all continues — guides → spectral warp → finetune → evaluate."
+    if target.metrics:
+        return "Click a pixel to compare spectra; the Training tab scores the source vs the adapted model."
+    return "Click a pixel to compare spectra of every layer; Shift-click pins one."
 
 
 class CubeView(QWidget):
@@ -53,73 +109,126 @@ class CubeView(QWidget):
         super().__init__(parent)
         self.target: Target | None = None
         self.cube: Cube | None = None
+        self.side_cube: Cube | None = None
         self._building = False
+        self._build_controls()
+        self._build_images()
+        self._build_layout()
+        self._connect()
+        self._update_hint()
 
-        self.layer_box = QComboBox(toolTip="Layer of the current target to display")
-        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.layer_box.setMinimumContentsLength(9)
+    # -- construction ------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        def combo(tip: str, chars: int) -> QComboBox:
+            box = QComboBox(toolTip=tip)
+            # Fixed by content length, not by the longest item: long names elide, the row holds at 1024 px.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(chars)
+            return box
+
+        self.layer_box = combo("Layer of the current target to display", 8)
+        self.beside_box = combo("Layer shown beside it, same bands, zoom and levels (auto: restored, else "
+                                "proxy, else clean reference)", 8)
         self.mode_box = QComboBox(toolTip="RGB composite of three bands, or one band")
         self.mode_box.addItems(["RGB composite", "Single band"])
-        self.preset_box = QComboBox(toolTip="Band combination presets (wavelengths in nm)")
-        self.preset_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.channel_boxes = [QComboBox(toolTip=f"{name} channel band") for name in ("Red", "Green", "Blue")]
-        for box in self.channel_boxes:
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            box.setMinimumContentsLength(9)
+        self.preset_box = combo("Band combination presets (wavelengths in nm)", 15)
+        self.channel_boxes = [combo(f"{name} channel band", 8) for name in ("Red", "Green", "Blue")]
         self.band_slider = QSlider(Qt.Orientation.Horizontal, toolTip="Band shown in single-band mode")
+        self.band_slider.setMinimumWidth(120)
         self.band_label = QLabel("— nm")
-        self.band_label.setMinimumWidth(150)
+        self.band_label.setMinimumWidth(self.band_label.fontMetrics().horizontalAdvance("0000.0 nm  (band 000/000)"))
+        self.fit_button = QToolButton(text="Fit", toolTip="Fit the image to the view (Ctrl+0); right-click the "
+                                      "image for more")
         self.stretch_button = QPushButton("Stretch 2–98 %", toolTip="Set the display levels to the 2nd–98th "
                                           "percentiles of the image (per channel)")
         self.roi_check = QCheckBox("ROI", toolTip="Show a rectangle; the spectrum plot shows its mean ± std")
+        self.hint = QLabel(wordWrap=True)
+        self.hint.setStyleSheet("color: #404040")
+        self.fit_action = QAction("Fit image to view", self, shortcut="Ctrl+0")
+        self.addAction(self.fit_action)
 
+    def _build_images(self) -> None:
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumSize(*MINIMUM_IMAGE_SIZE)
+        self.title = self.graphics.addLabel("", row=0, col=0, size="9pt")
+        self.view_box = self.graphics.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.view_box.addItem(self.image)
+        self.side_title = pg.LabelItem("", size="9pt")
+        self.side_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.side_box.setXLink(self.view_box)
+        self.side_box.setYLink(self.view_box)
+        self.side_image = pg.ImageItem(axisOrder="row-major")
+        self.side_box.addItem(self.side_image)
+        self.histogram = pg.HistogramLUTItem(image=self.image)
+        self.graphics.addItem(self.histogram, row=0, col=2, rowspan=2)
+        self.pin_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
+        self.side_pins = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
+        self.cursor_marker = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2), brush=None)
+        self.side_cursor = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2), brush=None)
+        for box, items in ((self.view_box, (self.pin_markers, self.cursor_marker)),
+                           (self.side_box, (self.side_pins, self.side_cursor))):
+            for item in items:
+                box.addItem(item)
+        self.roi = pg.RectROI([0, 0], [8, 8], pen=pg.mkPen("#00e5ff", width=2))
+        self.roi.setZValue(10)
+        self._side_shown = False
+        self._frame: tuple[int, int] | None = None
+
+    def _build_layout(self) -> None:
         row1 = QHBoxLayout()
-        row1.addWidget(QLabel("Layer"))
-        row1.addWidget(self.layer_box)
-        row1.addWidget(self.mode_box)
-        row1.addWidget(self.preset_box)
+        for widget in (QLabel("Layer"), self.layer_box, QLabel("Beside"), self.beside_box):
+            row1.addWidget(widget)
         row1.addStretch(1)
-        row1.addWidget(self.stretch_button)
+        row1.addWidget(self.fit_button)
         row1.addWidget(self.roi_check)
         row2 = QHBoxLayout()
+        row2.addWidget(self.mode_box)
+        row2.addWidget(self.preset_box, 1)
+        row2.addWidget(self.stretch_button)
+        # Row 3 holds the channel pickers in RGB mode and the band slider in single-band mode:
+        # both in one row did not fit at 1024 px and squashed the slider to a handle.
+        self.channel_row = QWidget()
+        channels = QHBoxLayout(self.channel_row)
+        channels.setContentsMargins(0, 0, 0, 0)
         for name, box in zip("RGB", self.channel_boxes):
             label = QLabel(name)
             label.setStyleSheet(f"color: {dict(R='#c00000', G='#008000', B='#0000c0')[name]}; font-weight: bold")
-            row2.addWidget(label)
-            row2.addWidget(box)
-        row2.addWidget(QLabel("Band"))
-        row2.addWidget(self.band_slider, 1)
-        row2.addWidget(self.band_label)
-
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.view_box = self.graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.view_box.addItem(self.image)
-        self.histogram = pg.HistogramLUTItem(image=self.image)
-        self.graphics.addItem(self.histogram, row=0, col=1)
-        self.pin_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
-        self.cursor_marker = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2),
-                                                brush=None)
-        self.view_box.addItem(self.pin_markers)
-        self.view_box.addItem(self.cursor_marker)
-        self.roi = pg.RectROI([0, 0], [8, 8], pen=pg.mkPen("#00e5ff", width=2))
-        self.roi.setZValue(10)
-
+            channels.addWidget(label)
+            channels.addWidget(box)
+        channels.addStretch(1)
+        self.band_row = QWidget()
+        band = QHBoxLayout(self.band_row)
+        band.setContentsMargins(0, 0, 0, 0)
+        band.addWidget(QLabel("Band"))
+        band.addWidget(self.band_slider, 1)
+        band.addWidget(self.band_label)
+        self.band_row.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(row1)
-        layout.addLayout(row2)
+        layout.setSpacing(3)
+        for row in (row1, row2):
+            layout.addLayout(row)
+        layout.addWidget(self.channel_row)
+        layout.addWidget(self.band_row)
+        layout.addWidget(self.hint)
         layout.addWidget(self.graphics, 1)
 
+    def _connect(self) -> None:
         self.layer_box.currentIndexChanged.connect(self._on_layer_changed)
-        self.mode_box.currentIndexChanged.connect(self._refresh_image)
+        self.beside_box.currentIndexChanged.connect(lambda _i: self._refresh_image() if not self._building else None)
+        self.mode_box.currentIndexChanged.connect(self._on_mode_changed)
         self.preset_box.currentIndexChanged.connect(self._apply_preset)
         for box in self.channel_boxes:
             box.currentIndexChanged.connect(self._on_channel_changed)
         self.band_slider.valueChanged.connect(self._on_band_changed)
         self.stretch_button.clicked.connect(self.stretch)
+        self.fit_button.clicked.connect(self.fit)
+        self.fit_action.triggered.connect(self.fit)
         self.roi_check.toggled.connect(self._toggle_roi)
         self.roi.sigRegionChangeFinished.connect(lambda *_: self.roi_changed.emit(self.roi_bounds()))
+        self.histogram.sigLevelsChanged.connect(self._sync_side_display)
+        self.histogram.sigLookupTableChanged.connect(self._sync_side_display)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
         self._hover_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
                                            slot=lambda args: self._on_hover(args[0]))
@@ -128,18 +237,35 @@ class CubeView(QWidget):
     def set_target(self, target: Target | None, keep_view: bool = False) -> None:
         """Show ``target`` (or nothing), keeping the layer label and bands when possible."""
         previous_label = self.layer_box.currentText()
+        previous_beside = self.beside_box.currentText()
+        new_target = target is not self.target
         self.target = target
         self._building = True
         self.layer_box.clear()
+        self.beside_box.clear()
         if target is not None:
-            self.layer_box.addItems([label for label, _ in target.layers()])
+            labels = [label for label, _ in target.layers()]
+            self.layer_box.addItems(labels)
             index = self.layer_box.findText(previous_label)
             self.layer_box.setCurrentIndex(max(index, 0))
+            self.beside_box.addItems([BESIDE_AUTO, BESIDE_NONE, *labels])
+            self.beside_box.setCurrentIndex(max(self.beside_box.findText(previous_beside), 0))
         self._building = False
+        if new_target:
+            self._fit_roi_to_target()
         self._on_layer_changed(keep_view=keep_view)
 
     def current_layer(self) -> str:
         return self.layer_box.currentText()
+
+    def beside_layer(self) -> str | None:
+        """The label of the layer shown beside the main one, or None."""
+        choice = self.beside_box.currentText()
+        if choice in ("", BESIDE_AUTO):
+            return auto_beside(self.target, self.current_layer())
+        if choice == BESIDE_NONE or self.target is None or self.target.layer(choice) is None:
+            return None
+        return choice
 
     def select_layer(self, label: str) -> bool:
         index = self.layer_box.findText(label)
@@ -159,15 +285,17 @@ class CubeView(QWidget):
         return [float(wl[b]) for b in self.displayed_bands()]
 
     def set_pins(self, pins: list[tuple[int, int, str]]) -> None:
-        """Draw colour-matched markers at pinned reference-frame pixels."""
-        self.pin_markers.setData([c + 0.5 for _, c, _ in pins], [r + 0.5 for r, _, _ in pins],
-                                 brush=[pg.mkBrush(QColor(colour)) for _, _, colour in pins])
+        """Draw colour-matched markers at pinned reference-frame pixels (in both panels)."""
+        for markers in (self.pin_markers, self.side_pins):
+            markers.setData([c + 0.5 for _, c, _ in pins], [r + 0.5 for r, _, _ in pins],
+                            brush=[pg.mkBrush(QColor(colour)) for _, _, colour in pins])
 
     def set_cursor(self, row: int | None, col: int | None) -> None:
-        if row is None or col is None:
-            self.cursor_marker.setData([], [])
-        else:
-            self.cursor_marker.setData([col + 0.5], [row + 0.5])
+        for marker in (self.cursor_marker, self.side_cursor):
+            if row is None or col is None:
+                marker.setData([], [])
+            else:
+                marker.setData([col + 0.5], [row + 0.5])
 
     def roi_bounds(self) -> tuple[int, int, int, int] | None:
         """(top, left, height, width) of the ROI clipped to the reference frame, or None."""
@@ -182,6 +310,11 @@ class CubeView(QWidget):
             return None
         return top, left, bottom - top, right - left
 
+    def fit(self) -> None:
+        """Fit the image to the view: the image alone, never stale ROI or markers of another cube."""
+        if self.image.image is not None:
+            self.view_box.autoRange(padding=0.0, items=[self.image])
+
     def stretch(self) -> None:
         """Set the levels to the 2–98 % percentiles of what is on display."""
         data = self.image.image
@@ -195,6 +328,24 @@ class CubeView(QWidget):
         else:
             self.histogram.setLevelMode("mono")
             self.histogram.setLevels(*levels[0])
+        self._sync_side_display()
+
+    def context_menu(self) -> QMenu:
+        """The image's right-click menu (built fresh: it reflects the current state)."""
+        menu = QMenu(self)
+        menu.addAction(self.fit_action)
+        menu.addAction("Stretch 2–98 %", self.stretch)
+        roi = menu.addAction("Show ROI (mean ± std in the spectrum plot)")
+        roi.setCheckable(True)
+        roi.setChecked(self.roi_check.isChecked())
+        roi.toggled.connect(self.roi_check.setChecked)
+        for title, box in (("Layer", self.layer_box), ("Beside", self.beside_box), ("Display", self.mode_box)):
+            sub = menu.addMenu(title)
+            for i in range(box.count()):
+                action = sub.addAction(box.itemText(i), lambda b=box, k=i: b.setCurrentIndex(k))
+                action.setCheckable(True)
+                action.setChecked(i == box.currentIndex())
+        return menu
 
     # -- internals ---------------------------------------------------------------------
     def _on_layer_changed(self, *_args: object, keep_view: bool = False) -> None:
@@ -202,15 +353,26 @@ class CubeView(QWidget):
             return
         label = self.layer_box.currentText()
         cube = self.target.layer(label) if (self.target is not None and label) else None
-        if keep_view and cube is not None and cube is self.cube:
+        if keep_view and cube is not None and cube is self.cube and self._side_is_current():
+            self._update_hint()
             return  # another layer changed: what is on display did not
         same_bands = (self.cube is not None and cube is not None and cube.n_bands == self.cube.n_bands
                       and np.array_equal(cube.wavelengths_or_default(), self.cube.wavelengths_or_default()))
         self.cube = cube
         if not same_bands:
             self._populate_band_controls()
-        self._refresh_image(autorange=not keep_view and not same_bands)
+        # Fit when the picture's frame changed (another cube, not just another layer): the
+        # user's zoom survives switching layers, a new cube never opens in a corner.
+        frame = self.target.reference_shape() if self.target is not None else None
+        refit = not keep_view and (not same_bands or frame != self._frame)
+        self._frame = frame
+        self._refresh_image(autorange=refit)
         self.layer_changed.emit(label)
+
+    def _side_is_current(self) -> bool:
+        label = self.beside_layer()
+        side = self.target.layer(label) if (self.target is not None and label) else None
+        return side is self.side_cube
 
     def _populate_band_controls(self) -> None:
         self._building = True
@@ -226,6 +388,7 @@ class CubeView(QWidget):
             for name, triple in RGB_PRESETS.items():
                 if all(lo <= t <= hi for t in triple):
                     self.preset_box.addItem(name, triple)
+                    self.preset_box.setItemData(self.preset_box.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
             self.preset_box.addItem("Custom")
             self.band_slider.setRange(0, self.cube.n_bands - 1)
             self.band_slider.setValue(self.cube.band_index(550.0) if self.cube.n_bands > 3 else 0)
@@ -236,6 +399,7 @@ class CubeView(QWidget):
 
     def _apply_preset(self) -> None:
         triple = self.preset_box.currentData()
+        self.preset_box.setToolTip(f"Band combination preset: {self.preset_box.currentText()}")
         if self._building or self.cube is None or triple is None:
             return
         self._building = True
@@ -262,6 +426,12 @@ class CubeView(QWidget):
         self.mode_box.setCurrentIndex(0)
         self._refresh_image()
 
+    def _on_mode_changed(self) -> None:
+        single = self.mode_box.currentIndex() == 1
+        self.channel_row.setVisible(not single)
+        self.band_row.setVisible(single)
+        self._refresh_image()
+
     def _on_band_changed(self) -> None:
         self._update_band_label()
         if self._building:
@@ -278,24 +448,89 @@ class CubeView(QWidget):
         b = self.band_slider.value()
         self.band_label.setText(f"{self.cube.wavelengths_or_default()[b]:.1f} nm  (band {b + 1}/{self.cube.n_bands})")
 
+    def _band_data(self, cube: Cube, bands: list[int]) -> np.ndarray:
+        """The displayed bands of ``cube`` (by wavelength when its bands differ from the main cube's)."""
+        if self.cube is not None and cube.n_bands != self.cube.n_bands:
+            wl = self.cube.wavelengths_or_default()
+            bands = [cube.band_index(float(wl[b])) for b in bands]
+        return np.ascontiguousarray(cube.data[:, :, bands] if len(bands) == 3 else cube.data[:, :, bands[0]])
+
     def _refresh_image(self, *_args: object, autorange: bool = False) -> None:
         if self._building:
             return
         if self.cube is None or self.target is None:
             self.image.clear()
+            self.side_cube = None
+            self._show_side(None)
+            self.title.setText("")
             self.bands_changed.emit([])
+            self._update_hint()
             return
         bands = self.displayed_bands()
-        data = self.cube.data[:, :, bands] if len(bands) == 3 else self.cube.data[:, :, bands[0]]
-        self.image.setImage(np.ascontiguousarray(data), autoLevels=False)
+        data = self._band_data(self.cube, bands)
+        self.image.setImage(data, autoLevels=False)
         ref_h, ref_w = self.target.reference_shape()
         self.image.setRect(QRectF(0, 0, ref_w, ref_h))
         if data.ndim == 2:
             self.histogram.gradient.loadPreset("grey")
+        label = self.beside_layer()
+        self.side_cube = self.target.layer(label) if label else None
+        if self.side_cube is not None:
+            self.side_image.setImage(self._band_data(self.side_cube, bands), autoLevels=False)
+            self.side_image.setRect(QRectF(0, 0, ref_w, ref_h))
+        self._show_side(label)
+        self.title.setText(self.current_layer() if label else "")
         self.stretch()
         if autorange:
-            self.view_box.autoRange(padding=0.0)
+            self.fit()
+        self._update_hint()
         self.bands_changed.emit(self.displayed_wavelengths())
+
+    def _show_side(self, label: str | None) -> None:
+        """Put the side panel into the layout (or take it out) and caption it."""
+        shown = label is not None
+        if shown != self._side_shown:
+            layout = self.graphics.ci
+            if shown:
+                layout.addItem(self.side_title, row=0, col=1)
+                layout.addItem(self.side_box, row=1, col=1)
+            else:
+                for item in (self.side_title, self.side_box):
+                    layout.removeItem(item)
+            self._side_shown = shown
+        self.side_title.setText(label or "")
+        if not shown:
+            self.side_image.clear()
+
+    def _sync_side_display(self, *_args: object) -> None:
+        """The side panel uses the main panel's levels and colour table, so brightness compares."""
+        if self.side_image.image is None or self.image.image is None:
+            return
+        self.side_image.setLookupTable(self.image.lut)
+        self.side_image.setLevels(self.image.getLevels())
+
+    def _update_hint(self) -> None:
+        target, label = self.target, self.current_layer()
+        if target is None or not label:
+            self.hint.setText(next_step(None))
+            return
+        side = self.beside_layer()
+        shown = (f"Left: {describe_layer(label)}. Right: {describe_layer(side)}." if side
+                 else f"Shown: {describe_layer(label)}.")
+        self.hint.setText(f"{shown} {next_step(target)}")
+
+    def _fit_roi_to_target(self) -> None:
+        """Keep the ROI inside a newly shown target (a smaller cube after a larger one)."""
+        if self.target is None:
+            return
+        ref_h, ref_w = self.target.reference_shape()
+        x, y = self.roi.pos()
+        w, h = self.roi.size()
+        if x < 0 or y < 0 or x + w > ref_w or y + h > ref_h:
+            self.roi.setPos((ref_w // 4, ref_h // 4), finish=False)
+            self.roi.setSize((max(ref_w // 4, 2), max(ref_h // 4, 2)), finish=False)
+        if self.roi_check.isChecked():
+            self.roi_changed.emit(self.roi_bounds())
 
     def _toggle_roi(self, on: bool) -> None:
         if on and self.target is not None:
@@ -303,20 +538,32 @@ class CubeView(QWidget):
             if self.roi.scene() is None:
                 self.roi.setPos((ref_w // 4, ref_h // 4))
                 self.roi.setSize((max(ref_w // 4, 2), max(ref_h // 4, 2)))
-            self.view_box.addItem(self.roi)
+            self.view_box.addItem(self.roi, ignoreBounds=True)
         elif self.roi.scene() is not None:
             self.view_box.removeItem(self.roi)
         self.roi_changed.emit(self.roi_bounds())
 
+    def _panel_at(self, scene_pos) -> tuple[pg.ViewBox, Cube | None] | None:
+        if self.view_box.sceneBoundingRect().contains(scene_pos):
+            return self.view_box, self.cube
+        if self._side_shown and self.side_box.sceneBoundingRect().contains(scene_pos):
+            return self.side_box, self.side_cube
+        return None
+
     def _scene_to_pixel(self, scene_pos) -> tuple[int, int] | None:
-        if self.target is None or not self.view_box.sceneBoundingRect().contains(scene_pos):
+        panel = self._panel_at(scene_pos)
+        if self.target is None or panel is None:
             return None
-        point = self.view_box.mapSceneToView(scene_pos)
+        point = panel[0].mapSceneToView(scene_pos)
         row, col = math.floor(point.y()), math.floor(point.x())
         ref_h, ref_w = self.target.reference_shape()
         return (row, col) if 0 <= row < ref_h and 0 <= col < ref_w else None
 
     def _on_click(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._panel_at(event.scenePos()) is not None:
+            event.accept()
+            self.context_menu().popup(QCursor.pos())
+            return
         if event.button() != Qt.MouseButton.LeftButton:
             return
         pixel = self._scene_to_pixel(event.scenePos())
@@ -329,10 +576,16 @@ class CubeView(QWidget):
 
     def _on_hover(self, scene_pos) -> None:
         pixel = self._scene_to_pixel(scene_pos)
-        if pixel is None or self.cube is None or self.target is None:
+        panel = self._panel_at(scene_pos)
+        cube = panel[1] if panel is not None else None
+        if pixel is None or cube is None or self.target is None:
             self.hovered.emit("")
             return
-        r, c = self.target.to_layer_pixel(self.cube, *pixel)
-        wl = self.cube.wavelengths_or_default()
-        values = ", ".join(f"{wl[b]:.0f} nm = {self.cube.data[r, c, b]:.4g}" for b in self.displayed_bands())
-        self.hovered.emit(f"row {pixel[0]}, col {pixel[1]}  ·  {self.current_layer()}: {values}")
+        r, c = self.target.to_layer_pixel(cube, *pixel)
+        wl = cube.wavelengths_or_default()
+        bands = self.displayed_bands()
+        if cube.n_bands != self.cube.n_bands:
+            bands = [cube.band_index(w) for w in self.displayed_wavelengths()]
+        name = self.current_layer() if cube is self.cube else (self.beside_layer() or "")
+        values = ", ".join(f"{wl[b]:.0f} nm = {cube.data[r, c, b]:.4g}" for b in bands)
+        self.hovered.emit(f"row {pixel[0]}, col {pixel[1]}  ·  {name}: {values}")

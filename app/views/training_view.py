@@ -7,17 +7,32 @@ adapted metrics.
   the mean and the difference.
 - For the selected target: per-band PSNR (dB against wavelength in nm) of both models and
   their SAM maps (degrees) on one colour scale.
+
+The table spans the view's width above the plots and is as tall as its rows (it was
+clipped beside the loss plot); the per-band legend sits under its axes, not over the
+low-PSNR band ends; bad bands are gaps.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.session import Session
 from app.views import LAYER_COLOURS
 
+#: Height below which the view scrolls, px (table + note + plots that stay readable).
+MIN_CONTENT_HEIGHT = 470
 METRIC_COLUMNS = ("image", "PSNR (dB)\nsource", "PSNR (dB)\nadapted", "ΔPSNR\n(dB)", "SSIM\nsource",
                   "SSIM\nadapted", "SAM (°)\nsource", "SAM (°)\nadapted")
 
@@ -52,10 +67,15 @@ class TrainingView(QWidget):
         self.band_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.band_plot.setLabel("left", "PSNR (dB)")
         self.band_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.band_plot.addLegend(offset=(5, -5), labelTextSize="9pt", brush=(255, 255, 255, 200))
+        self.band_plot.setXRange(400, 700)
+        legend_box = self.detail.addViewBox(row=2, col=0, enableMouse=False, enableMenu=False)
+        legend_box.setFixedHeight(44)
+        self.band_legend = pg.LegendItem(offset=(2, 2), labelTextSize="9pt", brush=(255, 255, 255, 230))
+        self.band_legend.setParentItem(legend_box)
+        self.band_plot.legend = self.band_legend  # PlotItem.plot(name=...) fills it
         self.sam_boxes, self.sam_images = [], []
-        for col, title in ((1, "SAM map, source (°)"), (2, "SAM map, adapted (°)")):
-            self.detail.addLabel(title, row=0, col=col, size="10pt")
+        for col, title in ((1, "SAM, source (°)"), (2, "SAM, adapted (°)")):
+            self.detail.addLabel(title, row=0, col=col, size="9pt")
             vb = self.detail.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
             image = pg.ImageItem(axisOrder="row-major")
             vb.addItem(image)
@@ -70,21 +90,33 @@ class TrainingView(QWidget):
         self.sam_bar.setImageItem(self.sam_images, insert_in=None)
         self.detail.addItem(self.sam_bar, row=1, col=3)
 
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.loss_plot)
         table_box = QWidget()
         table_layout = QVBoxLayout(table_box)
         table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.addWidget(self.table, 1)
+        table_layout.addWidget(self.table)
         table_layout.addWidget(self.note)
-        top.addWidget(table_box)
-        top.setSizes([380, 620])
+        table_layout.addStretch(1)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.loss_plot)
+        bottom.addWidget(self.detail)
+        bottom.setStretchFactor(0, 1)
+        bottom.setStretchFactor(1, 3)
+        self.loss_plot.setMinimumWidth(180)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.detail)
+        split.addWidget(table_box)
+        split.addWidget(bottom)
+        split.setStretchFactor(1, 1)
+        # Below MIN_CONTENT_HEIGHT the view scrolls instead of squashing the plots (1024×700).
+        inner = QWidget()
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.setContentsMargins(0, 0, 0, 0)
+        inner_layout.addWidget(split)
+        inner.setMinimumHeight(MIN_CONTENT_HEIGHT)
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(inner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(split)
+        layout.addWidget(self.scroll)
 
         self._rows: list[int] = []
         self._stale = False
@@ -147,8 +179,18 @@ class TrainingView(QWidget):
         else:
             self.note.setText("Source = the source model's restoration (the proxy p_i); adapted = the "
                               "finetuned model's. SAM: mean spectral angle, lower is better.")
+        self._fit_table_height()
         current = self.session.current
         self._show_detail(self._rows.index(current) if current in self._rows else (0 if self._rows else -1))
+
+    def _fit_table_height(self, max_rows: int = 8) -> None:
+        """As tall as the header and up to ``max_rows`` rows: every score visible without scrolling."""
+        self.table.resizeRowsToContents()
+        rows = min(self.table.rowCount(), max_rows)
+        height = self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth()
+        height += sum(self.table.rowHeight(r) for r in range(rows)) or self.table.verticalHeader().defaultSectionSize()
+        height += self.table.horizontalScrollBar().sizeHint().height()  # room for it at narrow widths
+        self.table.setFixedHeight(height)
 
     # -- drawing -----------------------------------------------------------------------
     def _fill_row(self, row: int, name: str, source: dict, adapted: dict, bold: bool = False) -> None:
@@ -173,9 +215,13 @@ class TrainingView(QWidget):
         target = self.session.targets[self._rows[row]]
         metrics = target.metrics
         wl = target.wavelengths
+        bad = list(target.degraded.bad_bands)
         for side, colour in (("source", LAYER_COLOURS["proxy"]), ("adapted", LAYER_COLOURS["restored"])):
-            self.band_plot.plot(wl, np.asarray(metrics[side]["psnr_per_band"]), pen=pg.mkPen(colour, width=2),
+            psnr = np.array(metrics[side]["psnr_per_band"], dtype=np.float64)
+            psnr[bad] = np.nan  # bad bands are gaps, not drops
+            self.band_plot.plot(wl, psnr, pen=pg.mkPen(colour, width=2), connect="finite",
                                 name=f"{side} ({target.name})")
+        self.band_plot.enableAutoRange()
         maps = [np.asarray(metrics[side]["sam_map"], dtype=np.float32) for side in ("source", "adapted")]
         high = float(max(np.percentile(m, 99) for m in maps)) or 1.0
         for image, sam_map in zip(self.sam_images, maps):

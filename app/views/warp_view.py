@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -32,6 +33,14 @@ from app.session import Target
 from app.views import colour_wheel, stretch_levels
 
 WHEEL_SIZE = 65
+#: Panel captions (two short lines each) and their tooltips.
+CAPTIONS = (
+    ("displacement<br>d = c(u) − u", "The displacement field d(u) = c(u) − u (Eq. 18) as a colour wheel, with arrows "
+     "from u to c(u)"),
+    ("guide g<br>(click a pixel)", "The generated guide RGB g; click a pixel to see where its spectrum came from"),
+    ("proxy r:<br>candidate sources", "The proxy RGB r with the clicked guide pixel's source pixels, sized and "
+     "coloured by weight T_uv"),
+)
 
 
 def arrow_segments(displacement: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,17 +76,21 @@ class WarpView(QWidget):
         self.arrow_check = QCheckBox("Arrows", checked=True)
         self.step_spin = QSpinBox(minimum=4, maximum=64, value=16, suffix=" px",
                                   toolTip="Spacing of the displacement arrows")
-        self.info = QLabel()
+        # The clicked pixel's summary is long: it wraps on its own row (unwrapped in the
+        # controls row it widened the view until the docks collapsed).
+        self.info = QLabel(wordWrap=True)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controls = QHBoxLayout()
         for widget in (QLabel("Guide"), self.guide_box, self.arrow_check, QLabel("every"), self.step_spin):
             controls.addWidget(widget)
-        controls.addWidget(self.info, 1)
+        controls.addStretch(1)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        titles = ("displacement d = c(u) − u", "guide g (click a pixel)", "proxy r: candidate sources")
         self.view_boxes = []
-        for col, title in enumerate(titles):
-            self.graphics.addLabel(title, row=0, col=col, size="11pt")
+        for col, (title, tip) in enumerate(CAPTIONS):
+            # Short captions on two lines: the three columns are narrow at laptop sizes.
+            caption = self.graphics.addLabel(title, row=0, col=col, size="9pt")
+            caption.setToolTip(tip)
             vb = self.graphics.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
             self.view_boxes.append(vb)
         for vb in self.view_boxes[1:]:
@@ -109,8 +122,10 @@ class WarpView(QWidget):
         self.wheel_box.setMaximumHeight(170)
         self.wheel_image = pg.ImageItem(axisOrder="row-major")
         self.wheel_box.addItem(self.wheel_image)
-        legend.addLabel("colour wheel: hue = direction of d,<br>saturation = |d| (full at the 99th pct.)",
-                        row=1, col=0, size="9pt")
+        wheel_caption = legend.addLabel("colour wheel:<br>hue = direction of d,<br>saturation = |d|", row=1,
+                                        col=0, size="9pt")
+        wheel_caption.setToolTip("Hue gives the direction of the displacement d, saturation its magnitude "
+                                 "(full saturation at the 99th percentile of |d|); white = no displacement")
         self.weight_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.weight_map, label="source weight T_uv",
                                           interactive=False, orientation="horizontal")
         self.weight_bar.axis.enableAutoSIPrefix(False)
@@ -132,6 +147,7 @@ class WarpView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
+        layout.addWidget(self.info)
         layout.addWidget(splitter, 1)
 
         self._draw_wheel_legend()
