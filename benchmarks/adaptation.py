@@ -9,6 +9,17 @@ Rows (PROTOCOL.md "Adaptation benchmark"):
   upper-bound    finetuned on the clean targets themselves (Table XI "UB")
   unobserved     HIR-ALIGN adapted on the first two scenes, scored on the others (Table X)
   unobserved-proxy-only  the same split finetuned on the two proxies alone
+  bm4d           BM4D with a blind per-band σ (denoising tasks; optional: pip install bm4d)
+  bicubic        bicubic ×4 up-sampling of the observation (sr4 only)
+  cleanprior     proxies + M guides that are the edge-preserving filtered proxy RGB, through the warp
+  exact          proxies + M exact-transform views (T built directly, no warp)
+  round2         the proxy-only model remakes the proxies; proxy-only finetuning of the source
+                 model on them (one more round of self-training, same per-round budget)
+
+``--labels`` chooses where every finetuned row's proxies come from (hiralign.ensemble:
+model, ensemble, bm4d, blend). Every row reports its label quality: the proxies' PSNR/SAM
+against the clean scenes and, where the layout is known (cleanprior: the proxy's own; exact:
+T rebuilt from the seed), the synthesized cubes' against the clean scene moved the same way.
 
 Every finetuned row uses the same FinetuneConfig (steps, batch, patch, lr, seed). Proxies
 are computed once per (task, set) and copied into each run folder (the source model is the
@@ -47,26 +58,15 @@ from hiralign.pipeline import Adaptation, AdaptConfig  # noqa: E402
 from hiralign.proxy import restore_cube  # noqa: E402
 from hiralign.resources import shipped_model  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-SETS = {
-    "kaist": ("kaist", "scene0*.mat", "420:720:10"),
-    "cave": ("cave", "*_ms_256.mat", "400:700:10"),
-}
-ROWS = ("source", "control", "proxy-only", "classic", "hiralign", "upper-bound", "unobserved",
-        "unobserved-proxy-only")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from labels import SETS, bm4d_cached, label_score, load_set, to_model_grid  # noqa: E402
 
-
-def load_set(name: str) -> list[Cube]:
-    folder, pattern, wavelengths = SETS[name]
-    paths = sorted((SHARED / folder).glob(pattern))
-    if not paths:
-        raise SystemExit(f"no {name} data under {SHARED / folder}")
-    cubes = []
-    for p in paths:
-        cube = io.load(p, wavelengths=wavelengths)
-        cube.name = p.stem
-        cubes.append(cube)
-    return cubes
+ROWS = ("source", "bm4d", "bicubic", "control", "proxy-only", "round2", "classic", "hiralign", "cleanprior", "exact",
+        "upper-bound", "unobserved", "unobserved-proxy-only")
+#: Rows that are not finetuned by :func:`adapt_row` in the main loop.
+OWN_LOOP = ("source", "bm4d", "bicubic", "round2", "unobserved", "unobserved-proxy-only", "control", "upper-bound")
+#: Generator of each synthesizing row (``hiralign``: the --generator option).
+ROW_GENERATOR = {"classic": "classic", "cleanprior": "cleanprior", "exact": "exact"}
 
 
 def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
@@ -74,22 +74,81 @@ def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
     return {"per_image": rows, **{k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "sam")}}
 
 
+def prepare_proxies(folder: Path, observed: list[Cube], source: str, task: str, model_dir: Path, cache: Path,
+                    device: str) -> Path:
+    """Proxies of ``observed`` from ``source`` (hiralign.ensemble), written as a run folder's proxies/ holds them."""
+    from hiralign.ensemble import ProxyConfig, make_proxy
+
+    if all((folder / f"{o.name}.hdr").is_file() for o in observed):
+        return folder
+    model, ckpt = load_checkpoint(model_dir, device)
+    for o in observed:
+        classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if source in ("bm4d", "blend") else None
+        proxy = make_proxy(to_model_grid(o, ckpt, model), ProxyConfig(source=source), model=model, scale=ckpt.scale,
+                           device=device, classical=classical, name=o.name)
+        io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), folder / f"{o.name}_rgb.png", bits=16)
+        io.save(proxy, folder / f"{o.name}.hdr")
+    return folder
+
+
+def prefill_exact(run: Adaptation, guides: int) -> None:
+    """Write exact views (guide T r and synthesized T p) so the pipeline skips generate and warp for them."""
+    from hiralign.generate.exact_views import exact_views
+
+    for i, name in enumerate(run.names):
+        proxy = io.load(run.run.proxy(name))
+        rgb = io.load_rgb(run.run.proxy_rgb(name))
+        views = exact_views(proxy.data, guides, run.config.target_seed(i), proxy_rgb=rgb)
+        for j, view in enumerate(views):
+            for path in (run.run.guide(name, j), run.run.synth(name, j)):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            io.save_rgb(view.guide_rgb, run.run.guide(name, j), bits=16)
+            io.save(proxy.with_data(view.synthesized, name=f"{name}_g{j}"), run.run.synth(name, j))
+
+
+def synth_labels(run: Adaptation, generator: str, clean: list[Cube], model_dir: Path) -> dict | None:
+    """PSNR/SAM of the synthesized cubes where their clean counterpart is known, else None.
+
+    cleanprior keeps the proxy's layout (scored against x); exact views rebuild T from the
+    run's seeds (scored against T x). Other generators' layouts are new: see benchmarks/labels.py.
+    """
+    if generator not in ("cleanprior", "exact"):
+        return None
+    from hiralign.generate.exact_views import apply_operator, exact_views
+
+    model, ckpt = load_checkpoint(model_dir, "cpu")
+    rows = []
+    for i, (name, c) in enumerate(zip(run.names, clean)):
+        x = to_model_grid(c, ckpt, model).data
+        synth = [io.load(run.run.synth(name, j)).data for j in range(run.config.guides)]
+        if generator == "exact":
+            views = exact_views(x, run.config.guides, run.config.target_seed(i))
+            refs = [apply_operator(v.operator, x) for v in views]
+        else:
+            refs = [x] * len(synth)
+        rows += [{"image": f"{name}_g{j}", **label_score(y, r)} for j, (y, r) in enumerate(zip(synth, refs))]
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "sam")}
+
+
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
               finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
-              device: str) -> tuple[Path, dict]:
-    mode = "proxy-only" if row.endswith("proxy-only") else "hiralign"  # also "unobserved-proxy-only"
-    config = AdaptConfig(task=task, generator=generator, guides=0 if mode == "proxy-only" else 3,
+              device: str, model_dir: Path | None = None) -> tuple[Adaptation, dict]:
+    mode = "proxy-only" if row.endswith("proxy-only") or row == "round2" else "hiralign"
+    config = AdaptConfig(task=task, model=None if model_dir is None else str(model_dir), generator=generator,
+                         guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device)
     run = Adaptation(targets, config, work / row, clean=clean_paths)
     run.source_model()
     run.prepare()
     if proxies_from is not None:
+        (run.run.root / "proxies").mkdir(exist_ok=True)
         for f in proxies_from.glob("*"):
-            if not (run.run.root / "proxies" / f.name).exists():
-                (run.run.root / "proxies").mkdir(exist_ok=True)
+            if f.name.startswith(tuple(run.names)) and not (run.run.root / "proxies" / f.name).exists():
                 shutil.copy2(f, run.run.root / "proxies" / f.name)
+    if generator == "exact" and mode == "hiralign":
+        prefill_exact(run, config.guides)
     report = run.run_all()
-    return run.run.root, report
+    return run, report
 
 
 def continue_on_source(task: str, finetune_config: FinetuneConfig, device: str, cache: Path):
@@ -111,13 +170,44 @@ def continue_on_source(task: str, finetune_config: FinetuneConfig, device: str, 
 
 
 def _done(row: str, result: dict) -> None:
+    labels = result.get("labels")
+    extra = f", labels {labels['psnr']:.2f} dB / {labels['sam']:.2f}°" if labels else ""
     print(f"  {row}: {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, SAM {result['sam']:.2f}°, "
-          f"{result['wall_s']:.0f} s", flush=True)
+          f"{result['wall_s']:.0f} s{extra}", flush=True)
+
+
+def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[Cube], bm4d_cache: Path,
+                  results: dict) -> None:
+    """The training-free rows a scientist could use instead: BM4D (denoising) and bicubic (sr4)."""
+    import torch
+
+    from hiralign.degrade import scale_factor
+    from hiralign.ensemble import bm4d_available
+    from hiralign.imresize import resize_bicubic
+
+    def mean(per: list[dict]) -> dict:
+        return {"per_image": per, **{k: float(np.mean([r[k] for r in per])) for k in ("psnr", "ssim", "sam")}}
+
+    if "bm4d" in rows and scale_factor(task) == 1:
+        if not bm4d_available():
+            print("  bm4d: skipped (pip install bm4d)", flush=True)
+        else:
+            outs = [bm4d_cached(o, bm4d_cache) for o in observed]
+            results["bm4d"] = mean([dataclasses.asdict(score_cube(r, c)) for (r, _), c in zip(outs, clean)])
+            results["bm4d"]["wall_s"] = round(sum(t for _, t in outs), 1)  # the compute time, even when cached
+            _done("bm4d", results["bm4d"])
+    if "bicubic" in rows and scale_factor(task) > 1:
+        start = time.perf_counter()
+        ups = [o.with_data(resize_bicubic(torch.from_numpy(o.data).permute(2, 0, 1).double(), scale_factor(task))
+                           .permute(1, 2, 0).float().numpy()) for o in observed]
+        results["bicubic"] = mean([dataclasses.asdict(score_cube(u, c)) for u, c in zip(ups, clean)])
+        results["bicubic"]["wall_s"] = round(time.perf_counter() - start, 1)
+        _done("bicubic", results["bicubic"])
 
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
-                  out: Path, device: str) -> dict:
-    work = out / f"{task}-{set_name}"
+                  out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None) -> dict:
+    work = out / f"{task}-{set_name}" / (f"labels-{labels}" if labels != "model" else "")
     work.mkdir(parents=True, exist_ok=True)
     clean = [crop_to_scale(c, task) for c in load_set(set_name)]
     observed_dir = work / "observed"
@@ -134,23 +224,48 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     for o, c in zip(observed, clean):
         o.name = c.name
     results: dict[str, dict] = {}
-    source_model, ckpt = load_checkpoint(shipped_model(task), device)
+    model_dir = shipped_model(task)
+    source_model, ckpt = load_checkpoint(model_dir, device)
     start = time.perf_counter()
     results["source"] = scores(source_model, observed, clean, ckpt.scale)
     results["source"]["wall_s"] = round(time.perf_counter() - start, 1)
     _done("source", results["source"])
+    bm4d_cache = bm4d_cache or out / "bm4d"
+    cache = bm4d_cache / f"{task}-{set_name}"
+    baseline_rows(task, rows, observed, clean, cache, results)
     proxies_from = None
+    if any(r not in ("source", "bm4d", "bicubic", "control", "upper-bound") for r in rows):
+        start = time.perf_counter()
+        proxies_from = prepare_proxies(work / "proxies", observed, labels, task, model_dir, cache, device)
+        results["labels_s"] = {"wall_s": round(time.perf_counter() - start, 1), "source": labels}
     for row in rows:
-        if row in ("source", "unobserved", "unobserved-proxy-only", "control", "upper-bound"):
+        if row in OWN_LOOP:
             continue
         start = time.perf_counter()
-        gen = "classic" if row == "classic" else generator
-        root, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device)
-        proxies_from = proxies_from or root / "proxies"
-        m = report["metrics"]["mean"]["adapted"]
-        results[row] = {**m, "per_image": report["metrics"]["per_image"]["adapted"],
-                        "wall_s": round(time.perf_counter() - start, 1), "timings_s": report["timings_s"]}
+        gen = ROW_GENERATOR.get(row, generator)
+        run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device)
+        m = report["metrics"]["mean"]
+        results[row] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
+                        "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
+                        "timings_s": report["timings_s"]}
+        synth = synth_labels(run, gen, clean, model_dir)
+        if synth:
+            results[row]["synth_labels"] = synth
         _done(row, results[row])
+    if "round2" in rows:
+        if "proxy-only" not in results:
+            raise SystemExit("round2 needs the proxy-only row (its adapted model makes the new proxies)")
+        start = time.perf_counter()
+        adapted = work / "proxy-only" / "checkpoint"
+        round_labels = "ensemble" if labels in ("ensemble", "blend") else "model"
+        proxies2 = prepare_proxies(work / "proxies-round2", observed, round_labels, task, adapted, cache, device)
+        run, report = adapt_row(work, "round2", targets, clean_paths, task, finetune_config, generator, proxies2,
+                                device)
+        m = report["metrics"]["mean"]
+        results["round2"] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
+                             "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
+                             "timings_s": report["timings_s"]}
+        _done("round2", results["round2"])
     if "control" in rows:
         start = time.perf_counter()
         model, ck, _ = continue_on_source(task, finetune_config, device, out)
@@ -159,7 +274,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         _done("control", results["control"])
     if "upper-bound" in rows:
         start = time.perf_counter()
-        model, ck = load_checkpoint(shipped_model(task), device)
+        model, ck = load_checkpoint(model_dir, device)
         finetune(model, task, clean, [], dataclasses.replace(finetune_config, mode="proxy-only"), device=device)
         results["upper-bound"] = scores(model, observed, clean, ck.scale)
         results["upper-bound"]["wall_s"] = round(time.perf_counter() - start, 1)
@@ -168,13 +283,15 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         if row not in rows or len(targets) <= 2:
             continue
         start = time.perf_counter()
-        root, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, None, device)
-        model, ck = load_checkpoint(root / "checkpoint", device)
+        run, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, proxies_from,
+                           device)
+        model, ck = load_checkpoint(run.run.root / "checkpoint", device)
         results[row] = scores(model, observed[2:], clean[2:], ck.scale)
         results[row]["source_on_same"] = {
             k: float(np.mean([r[k] for r in results["source"]["per_image"][2:]])) for k in ("psnr", "ssim", "sam")}
         results[row]["wall_s"] = round(time.perf_counter() - start, 1)
         _done(row, results[row])
+    results.pop("labels_s", None)
     return results
 
 
@@ -186,6 +303,7 @@ def table(all_results: dict) -> str:
         control = "control" in res
         head = "| row | PSNR (dB) | SSIM | SAM (°) | ΔPSNR vs source | ΔSAM vs source |"
         head += " ΔPSNR vs control |" if control else ""
+        head += " labels: proxies (dB / °) | labels: synthesized (dB / °) |"
         lines += [f"### {key}", "", head + " wall (s) |", "|---" * (head.count("|") - 1 + 1) + "|"]
         for row in ROWS:
             if row not in res:
@@ -196,6 +314,8 @@ def table(all_results: dict) -> str:
                      f"{r['sam'] - ref['sam']:+.2f}"]
             if control:
                 cells.append(f"{r['psnr'] - res['control']['psnr']:+.2f}")
+            for part in ("labels", "synth_labels"):
+                cells.append(f"{r[part]['psnr']:.2f} / {r[part]['sam']:.2f}" if part in r else "")
             cells.append(f"{r.get('wall_s', 0):.0f}")
             lines.append("| " + " | ".join(cells) + " |")
         notes = []
@@ -211,6 +331,14 @@ def table(all_results: dict) -> str:
             gap_sam = (src["sam"] - ha["sam"]) / max(1e-9, src["sam"] - ub["sam"])
             notes.append(f"HIR-ALIGN closes {100 * gap_psnr:.0f} % of the source→upper-bound PSNR gap and "
                          f"{100 * gap_sam:.0f} % of the SAM gap.")
+        best = max((row for row in ROWS if row in res and row not in ("upper-bound", "unobserved",
+                                                                      "unobserved-proxy-only", "bm4d", "bicubic")),
+                   key=lambda row: res[row]["psnr"])
+        for base in ("bm4d", "bicubic"):
+            if base in res and best:
+                b = res[base]
+                notes.append(f"Best adapted row ({best}) against {base}: {res[best]['psnr'] - b['psnr']:+.2f} dB PSNR, "
+                             f"{res[best]['sam'] - b['sam']:+.2f}° SAM.")
         for note in notes:
             lines += ["", note]
         lines.append("")
@@ -224,6 +352,10 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps", type=int, default=FinetuneConfig().steps)
     parser.add_argument("--generator", default="patchnn")
+    parser.add_argument("--labels", default="model", choices=("model", "ensemble", "bm4d", "blend"),
+                        help="where every finetuned row's proxies come from (hiralign.ensemble)")
+    parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
+                        help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="bench-out/adaptation")
     parser.add_argument("--threads", type=int, default=0,
@@ -255,8 +387,9 @@ def main() -> None:
     for task in args.tasks:
         for set_name in args.sets:
             print(f"== {task} on {set_name}", flush=True)
-            all_results[f"{task} / {set_name}"] = run_benchmark(task, set_name, finetune_config, args.generator,
-                                                                args.rows, out, device)
+            key = f"{task} / {set_name}" + (f" / labels {args.labels}" if args.labels != "model" else "")
+            all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
+                                             args.labels, Path(args.bm4d_cache))
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
                                               "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),

@@ -104,10 +104,17 @@ def fill_bm4d(tasks: list[str], sets: list[str], out: Path, crop: int) -> None:
                 print(f"bm4d {task} {set_name} {o.name}: {seconds:.0f} s", flush=True)
 
 
-def to_model_grid(cube: Cube, ckpt) -> Cube:
-    """``cube`` on the model's bands (as the pipeline's proxy stage gives it to the model)."""
+def to_model_grid(cube: Cube, ckpt, model=None) -> Cube:
+    """``cube`` on the model's bands (as the pipeline's proxy stage gives it to the model).
+
+    A band-agnostic model (``band_agnostic = True`` on it or its wrapped module) takes the
+    cube as it is.
+    """
     from hiralign.bands import match_bands
 
+    if model is not None and (getattr(model, "band_agnostic", False)
+                              or getattr(getattr(model, "module", None), "band_agnostic", False)):
+        return cube
     wl = None if ckpt.wavelengths is None else np.asarray(ckpt.wavelengths)
     return match_bands(cube, ckpt.bands, wl)[0]
 
@@ -137,15 +144,15 @@ def proxy_labels(task: str, set_name: str, sources: list[str], model_dir: Path, 
     model, ckpt = load_checkpoint(model_dir, device)
     cache = out / "bm4d" / f"{task}-{set_name}{f'-{crop}' if crop else ''}"
     results: dict = {}
-    proxies: dict = {"clean": [to_model_grid(c, ckpt) for c in clean]}
+    proxies: dict = {"clean": [to_model_grid(c, ckpt, model) for c in clean]}
     for source in sources:
         start = time.perf_counter()
         rows, made = [], []
         for o, c in zip(observed, clean):
-            grid = to_model_grid(o, ckpt)
+            grid = to_model_grid(o, ckpt, model)
             classical = None
             if source in ("bm4d", "blend"):
-                classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt)
+                classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model)
             config = ProxyConfig(source=source, transforms=transforms, blend_weight=blend_weight)
             proxy = make_proxy(grid, config, model=model, scale=ckpt.scale, device=device, classical=classical,
                                name=c.name)
