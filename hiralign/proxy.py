@@ -27,11 +27,6 @@ from hiralign.progress import Progress, as_progress
 if TYPE_CHECKING:
     import torch
 
-#: Tile weights: "ramp" (1 inside, raised cosine across overlaps) or "window" (a smooth
-#: window over the whole tile, never exactly 0; see docs/formats.md "Tile seams").
-BLENDS = ("ramp", "window")
-
-
 @dataclasses.dataclass(frozen=True)
 class TileConfig:
     """How a cube is cut for inference.
@@ -40,13 +35,17 @@ class TileConfig:
         tile: side of a square input tile in pixels (input resolution).
         overlap: overlap between neighbouring tiles in input pixels; blended smoothly.
         batch: tiles evaluated per forward pass.
-        blend: "ramp" (the default) or "window" (see :data:`BLENDS`).
+        context: extra input pixels given to the model on every side of a tile and cropped
+            off its output (at most the tile size; windows at the image edges shift inwards
+            instead), so the network's own border effects fall outside what is kept. 0 feeds the bare tile:
+            cheaper (≈ 1/1.4 of the time at 128/16) but with a small seam measurable in the
+            blended zones (benchmarks/bench_seams.py, docs/formats.md "Tile seams").
     """
 
     tile: int = 128
     overlap: int = 16
     batch: int = 4
-    blend: str = "ramp"
+    context: int = 16
 
     def __post_init__(self) -> None:
         if self.tile < 8:
@@ -55,8 +54,8 @@ class TileConfig:
             raise ConfigError(f"overlap {self.overlap} must be in [0, tile/2]")
         if self.batch < 1:
             raise ConfigError("tile batch must be at least 1")
-        if self.blend not in BLENDS:
-            raise ConfigError(f"tile blend {self.blend!r} is not one of {', '.join(BLENDS)}")
+        if self.context < 0:
+            raise ConfigError(f"tile context {self.context} must be 0 or more pixels")
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -69,19 +68,9 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool, blend: str = "ramp") -> np.ndarray:
-    """1-D weights of one tile: ``blend`` "ramp" is 1 in the middle and a raised-cosine ramp
-    across overlaps (not at image edges); "window" is a raised-cosine bump over the whole
-    tile (flat 1 only towards image edges), floored at 1e-3 so every pixel has weight."""
+def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    """1-D weights: 1 in the middle, a raised-cosine ramp across overlaps (not at image edges)."""
     w = np.ones(size, dtype=np.float32)
-    if blend == "window":
-        bump = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(size, dtype=np.float64) + 0.5) / size)).astype(np.float32)
-        half = size // 2
-        if not at_start:
-            w[:half] = bump[:half]
-        if not at_end:
-            w[half:] = bump[half:]
-        return np.maximum(w, np.float32(1e-3))
     if overlap > 0:
         ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / overlap)
         if not at_start:
@@ -91,7 +80,7 @@ def _blend_ramp(size: int, overlap: int, at_start: bool, at_end: bool, blend: st
     return w
 
 
-def _axis_weights(length: int, tile: int, overlap: int, scale: int, blend: str) -> tuple[list[int], list[np.ndarray]]:
+def _axis_weights(length: int, tile: int, overlap: int, scale: int) -> tuple[list[int], list[np.ndarray]]:
     """Tile starts along one axis and each tile's 1-D weights, normalised to sum to 1.
 
     Tile weights are outer products of these, and the tiles form a grid, so the total
@@ -99,7 +88,7 @@ def _axis_weights(length: int, tile: int, overlap: int, scale: int, blend: str) 
     sum to exactly 1 and lets a tile's contribution be final as soon as it is added.
     """
     starts = tile_starts(length, tile, overlap)
-    raw = [_blend_ramp(tile * scale, overlap * scale, s == 0, s + tile >= length, blend) for s in starts]
+    raw = [_blend_ramp(tile * scale, overlap * scale, s == 0, s + tile >= length) for s in starts]
     total = np.zeros(length * scale, dtype=np.float64)
     for s, w in zip(starts, raw):
         total[s * scale:(s + tile) * scale] += w
@@ -144,8 +133,10 @@ def restore_rows(
     bands, height, width = shape
     tile_h, tile_w = min(tiles.tile, height), min(tiles.tile, width)
     overlap_h, overlap_w = min(tiles.overlap, tile_h // 2), min(tiles.overlap, tile_w // 2)
-    rows, row_w = _axis_weights(height, tile_h, overlap_h, scale, tiles.blend)
-    cols, col_w = _axis_weights(width, tile_w, overlap_w, scale, tiles.blend)
+    rows, row_w = _axis_weights(height, tile_h, overlap_h, scale)
+    cols, col_w = _axis_weights(width, tile_w, overlap_w, scale)
+    ctx = min(tiles.context, tile_h, tile_w)
+    win_h, win_w = min(tile_h + 2 * ctx, height), min(tile_w + 2 * ctx, width)
     total, done = len(rows) * len(cols), 0
     acc = torch.zeros(bands, 0, width * scale, dtype=torch.float32)
     acc_start = 0  # output row of acc[:, 0]
@@ -154,7 +145,8 @@ def restore_rows(
     try:
         with torch.inference_mode():
             for i, r in enumerate(rows):
-                strip = read(r, r + tile_h).float()
+                y0, oy = _window(r, tile_h, height, ctx)
+                strip = read(y0, y0 + win_h).float()
                 end = (r + tile_h) * scale
                 if end - acc_start > acc.shape[1]:
                     grow = torch.zeros(bands, end - acc_start - acc.shape[1], width * scale, dtype=torch.float32)
@@ -163,14 +155,16 @@ def restore_rows(
                 for first in range(0, len(cols), tiles.batch):
                     progress.check()
                     chunk = list(range(first, min(first + tiles.batch, len(cols))))
-                    batch = torch.stack([strip[:, :, cols[j]:cols[j] + tile_w] for j in chunk]).to(device)
+                    windows = [_window(cols[j], tile_w, width, ctx) for j in chunk]
+                    batch = torch.stack([strip[:, :, x0:x0 + win_w] for x0, _ in windows]).to(device)
                     pred = model(batch).float().cpu()
-                    expected = (len(chunk), bands, tile_h * scale, tile_w * scale)
+                    expected = (len(chunk), bands, win_h * scale, win_w * scale)
                     if tuple(pred.shape) != expected:
                         raise InputError(f"the model returned shape {tuple(pred.shape)} for input "
                                          f"{tuple(batch.shape)}; expected {expected} (scale {scale})")
                     rs = r * scale - acc_start
-                    for j, tile_out in zip(chunk, pred):
+                    for j, (_, ox), tile_out in zip(chunk, windows, pred):
+                        tile_out = tile_out[:, oy * scale:(oy + tile_h) * scale, ox * scale:(ox + tile_w) * scale]
                         w = (wr[:, None] * torch.from_numpy(col_w[j])[None, :])[None]
                         cs = cols[j] * scale
                         acc[:, rs:rs + tile_h * scale, cs:cs + tile_w * scale] += tile_out * w
@@ -184,6 +178,17 @@ def restore_rows(
                     acc_start = final
     finally:
         model.train(was_training)
+
+
+def _window(start: int, tile: int, length: int, ctx: int) -> tuple[int, int]:
+    """(first input pixel, offset of the tile in it) of a tile's window of ``tile + 2·ctx``.
+
+    The window is shifted inside the image at its edges rather than padded, so edge tiles
+    see the image border exactly as a whole-image run does, and all windows share a size.
+    """
+    size = min(tile + 2 * ctx, length)
+    first = min(max(start - ctx, 0), length - size)
+    return first, start - first
 
 
 def restore_tensor(
@@ -232,6 +237,53 @@ def restore_cube(
     restored = restore_tensor(model, cube.to_torch(), scale=scale, tiles=tiles, device=device,
                               progress=progress)
     return Cube.from_torch(restored, like=cube, name=name or cube.name)
+
+
+def seam_excess(restored: np.ndarray, tiles: TileConfig, scale: int = 1,
+                reference: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """How much stronger the image gradient is where tiles were blended than elsewhere.
+
+    For each axis, the mean |x[p+1] − x[p]| over the other two axes is a profile along
+    that axis. The seam zones are where neighbouring tiles of :func:`tile_starts` overlap
+    (from one before a tile's start to the end of the tile before it, in output pixels);
+    the rest excludes one overlap at each image edge, where a network's own border
+    handling is not a seam. ``ratio`` = mean profile in seam zones / mean elsewhere (1: no
+    seam); ``z`` = that difference in standard errors of the rest. With ``reference``
+    (the same cube restored without tiling) the profile is divided by the reference's
+    first, so image content that happens to lie in a zone does not count.
+
+    Args:
+        restored: (H·scale, W·scale, B) tiled result.
+        tiles: the tiling it was made with.
+        scale: the model's spatial factor.
+        reference: optional (H·scale, W·scale, B) untiled result.
+
+    Returns:
+        {"rows": {"ratio", "z"}, "cols": {...}} for the axes that were cut into tiles.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for axis, label in ((0, "rows"), (1, "cols")):
+        others = tuple(a for a in range(3) if a != axis)
+        profile = np.abs(np.diff(restored.astype(np.float64), axis=axis)).mean(axis=others)
+        if reference is not None:
+            base = np.abs(np.diff(reference.astype(np.float64), axis=axis)).mean(axis=others)
+            profile = profile / np.maximum(base, 1e-12)
+        length = restored.shape[axis] // scale
+        tile = min(tiles.tile, length)
+        overlap = min(tiles.overlap, tile // 2)
+        starts = tile_starts(length, tile, overlap)
+        if len(starts) < 2:
+            continue
+        zone = np.zeros(profile.size, dtype=bool)
+        for previous, start in zip(starts, starts[1:]):
+            zone[start * scale - 1:max(start * scale, (previous + tile) * scale - 1)] = True
+        rest = ~zone
+        margin = max(overlap, 1) * scale
+        rest[:margin] = rest[-margin:] = False
+        ratio = float(profile[zone].mean() / profile[rest].mean())
+        z = float((profile[zone].mean() - profile[rest].mean()) / (profile[rest].std() / np.sqrt(zone.sum()) + 1e-12))
+        out[label] = {"ratio": ratio, "z": z}
+    return out
 
 
 def restore_file(

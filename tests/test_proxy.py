@@ -149,3 +149,40 @@ def test_restore_file_cancelled_writes_nothing(tmp_path, small_cube: Cube) -> No
         restore_file(nn.Identity(), src, tmp_path / "out" / "r.hdr", tiles=TileConfig(tile=16, overlap=4),
                      progress=progress)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+class BorderNet(nn.Module):
+    """Three zero-padded 5×5 box blurs: like a real network, darker within 6 px of any input edge."""
+
+    def __init__(self, bands: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(bands, bands, 5, padding=2, groups=bands, bias=False) for _ in range(3))
+        for conv in self.convs:
+            nn.init.constant_(conv.weight, 1 / 25)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = conv(x)
+        return x
+
+
+def test_tile_context_removes_measurable_seams() -> None:
+    from hiralign.proxy import seam_excess
+
+    torch.manual_seed(0)
+    x = 0.5 + 0.1 * torch.rand(3, 96, 96)
+    model = BorderNet(3)
+    with torch.no_grad():  # the untiled reference
+        whole = model(x[None])[0].numpy().transpose(1, 2, 0)
+    bare = TileConfig(tile=32, overlap=8, context=0)
+    seamed = restore_tensor(model, x, tiles=bare).numpy().transpose(1, 2, 0)
+    before = seam_excess(seamed, bare, reference=whole)
+    assert before["rows"]["ratio"] > 1.05 and before["cols"]["ratio"] > 1.05  # a seam: the tile edges show
+    padded = TileConfig(tile=32, overlap=8, context=8)
+    clean = restore_tensor(model, x, tiles=padded).numpy().transpose(1, 2, 0)
+    after = seam_excess(clean, padded, reference=whole)
+    assert abs(after["rows"]["ratio"] - 1) < 0.01 and abs(after["cols"]["ratio"] - 1) < 0.01
+    np.testing.assert_allclose(clean, whole, atol=1e-5)  # context ≥ the receptive radius: exact
+    assert "rows" in seam_excess(clean, padded) and TileConfig().context == 16
+    with pytest.raises(ConfigError):
+        TileConfig(tile=16, overlap=4, context=-1)
