@@ -226,12 +226,16 @@ class MainWindow(QMainWindow):
             self.attach_clean(index, path)
 
     def attach_clean(self, index: int, path: str | Path) -> None:
-        """Load ``path`` as the clean reference of target ``index`` (same bands required)."""
+        """Load ``path`` as the clean reference of target ``index`` (on the same bands)."""
+        from hiralign.errors import InputError
+        from hiralign.stages import check_reference
+
         def ready(cube, _path) -> None:
             target = self.session.targets[index]
-            if cube.n_bands != target.degraded.n_bands:
-                self.errors.show(f"{path}: the clean reference has {cube.n_bands} bands but {target.name} has "
-                                 f"{target.degraded.n_bands}")
+            try:
+                check_reference(cube, target.degraded, path)  # the rule scoring applies, in the CLI too
+            except InputError as exc:
+                self.errors.show(str(exc))
                 return
             self.session.set_clean(index, cube, path)
 

@@ -178,7 +178,7 @@ class PipelineRunner(QObject):
         return lambda progress: stages.run_finetune(job, proxies, synthesized, progress)
 
     def _work_evaluate(self, job: stages.StageRun) -> Callable:
-        items = [(t.uid, i, t.clean, t.proxy) for i, t in enumerate(self.session.targets)]
+        items = [(t.uid, i, t.clean, t.proxy, t.clean_path) for i, t in enumerate(self.session.targets)]
         adapted = Path(self.session.adapted_checkpoint)
         return lambda progress: stages.run_evaluate(job, adapted, items, progress)
 

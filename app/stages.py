@@ -156,9 +156,10 @@ def run_finetune(job: StageRun, proxies: Sequence[Cube], synthesized: Sequence[C
 
 
 # --------------------------------------------------------------------------- evaluation
-def run_evaluate(job: StageRun, adapted: Path, items: Sequence[tuple[int, int, Cube | None, Cube | None]],
+def run_evaluate(job: StageRun, adapted: Path,
+                 items: Sequence[tuple[int, int, Cube | None, Cube | None, Path | None]],
                  progress: Progress) -> dict[str, Any] | None:
-    """Restore every (uid, index, clean, proxy) with the adapted model and score both models.
+    """Restore every (uid, index, clean, proxy, clean file) with the adapted model and score both models.
 
     The source model's restoration of x_i *is* the proxy p_i; it is recomputed only for
     targets without one. Streams ``partial("evaluation", (uid, restored, metrics))`` and,
@@ -177,7 +178,7 @@ def run_evaluate(job: StageRun, adapted: Path, items: Sequence[tuple[int, int, C
     model, ckpt = load_checkpoint(adapted, device)
     source = None
     rows: dict[str, list[Any]] = {"source": [], "adapted": []}
-    for k, (uid, i, clean, proxy) in enumerate(items):
+    for k, (uid, i, clean, proxy, clean_path) in enumerate(items):
         progress.check()
         name = job.names[i]
         restored = stages.restore_item(job.run, name, job.targets[i], model, ckpt, tiles=job.config.tiles,
@@ -188,7 +189,8 @@ def run_evaluate(job: StageRun, adapted: Path, items: Sequence[tuple[int, int, C
                 source = source or stages.load_source(job.config, device)
                 proxy = stages.restore_target(source[0], source[1], job.targets[i], tiles=job.config.tiles,
                                               device=device, name=name)
-            scores = stages.score_item(name, clean, proxy, restored, job.config.task, maps=True)
+            scores = stages.score_item(name, clean, proxy, restored, job.config.task, maps=True,
+                                       where=clean_path or f"{name}'s clean reference")
             for label, score in scores.items():
                 rows[label].append(score)
             metrics = {label: score.as_dict() for label, score in scores.items()}

@@ -280,6 +280,33 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
     return _load_cube(run.restored(name), name)
 
 
+#: A clean reference's band centres may differ from its target's by this much (nm, rounding).
+REFERENCE_TOLERANCE_NM = 1.0
+
+
+def check_reference(clean: Cube, target: Cube, where: str | Path) -> None:
+    """Refuse a clean reference that is not on its target's bands.
+
+    Args:
+        clean: the clean reference (H·s, W·s, B).
+        target: the observed target it belongs to.
+        where: how to name the reference (its file).
+
+    Raises:
+        InputError: another band count, or band centres more than
+            :data:`REFERENCE_TOLERANCE_NM` apart (both ranges named in nm).
+    """
+    if clean.n_bands != target.n_bands:
+        raise InputError(f"{where}: the clean reference has {clean.n_bands} bands but {target.name} has "
+                         f"{target.n_bands}")
+    if clean.wavelengths is not None and target.wavelengths is not None:
+        shift = float(np.max(np.abs(np.asarray(clean.wavelengths) - np.asarray(target.wavelengths))))
+        if shift > REFERENCE_TOLERANCE_NM:
+            cw, tw = clean.wavelengths, target.wavelengths
+            raise InputError(f"{where}: the clean reference's bands ({cw[0]:.0f}–{cw[-1]:.0f} nm) are not "
+                             f"{target.name}'s ({tw[0]:.0f}–{tw[-1]:.0f} nm; up to {shift:.0f} nm apart)")
+
+
 def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *,
                maps: bool = False, where: str | Path | None = None) -> dict[str, ImageScore]:
     """Source (the proxy) and adapted restorations of one target against its clean reference.
@@ -297,12 +324,14 @@ def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *
         where: how to name the reference in messages (its file).
 
     Raises:
-        InputError: the reference's shape does not match the restorations.
+        InputError: the reference is on other bands, or its shape does not match the
+            restorations (naming ``where``).
     """
     from hiralign.bands import resample_bands
     from hiralign.degrade import crop_to_scale
     from hiralign.evaluate import score_cube
 
+    check_reference(clean, restored, where or name)  # the restoration is on the target's bands
     reference = crop_to_scale(clean, task).with_data(crop_to_scale(clean, task).data, name=name)
     if proxy.n_bands != reference.n_bands and reference.wavelengths is not None:
         proxy = resample_bands(proxy, reference.wavelengths)
