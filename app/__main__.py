@@ -38,7 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.captureWarnings(True)
     started = time.monotonic()
 
-    from PySide6.QtWidgets import QApplication
+    try:
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:  # the core installs without Qt; the window needs the gui extra
+        print(f"hiralign: the desktop application needs PySide6 and pyqtgraph ({exc}); install them with\n"
+              '    pip install "hiralign[gui]"    (from a checkout: pip install -e ".[gui]", or make run)\n'
+              "On Linux, Qt also needs system libraries: make system-deps (see the README).", file=sys.stderr)
+        return 2
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("hiralign")
