@@ -58,6 +58,17 @@ def test_legend_sits_beside_the_axes_not_over_the_curves(window, rng):
     legend = plot.legend.sceneBoundingRect()
     assert legend.width() > 0 and not axes.intersects(legend)
     assert len(plot.legend.items) == 3  # degraded, clean, pin
+    # Many pins and an ROI in a short dock: the legend takes more columns, never runs off.
+    for k in range(5):
+        plot.pin_pixel(k + 3, k)
+    plot.set_roi((2, 2, 6, 6))
+    window.resizeDocks([window.findChild(QDockWidget, "Spectra")], [150], Qt.Orientation.Vertical)  # its minimum
+    for _ in range(3):
+        QApplication.processEvents()
+    box, legend = plot.legend_box.sceneBoundingRect(), plot.legend.sceneBoundingRect()
+    assert len(plot.legend.items) == 9 and plot.legend.columnCount >= 2
+    assert legend.bottom() <= box.bottom() + 1 and legend.right() <= box.right() + 1
+    assert not plot.plot.vb.sceneBoundingRect().intersects(legend)
 
 
 def test_bad_bands_are_gaps_and_grey_spans_not_drops(window, rng):

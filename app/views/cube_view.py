@@ -87,6 +87,66 @@ def next_step(target: Target | None) -> str:
     return "Click a pixel to compare spectra of every layer; Shift-click pins one."
 
 
+class SidePanel:
+    """The panel beside the main image: caption, view box linked to the main one, image,
+    pin and cursor markers; put into a ``GraphicsLayout`` only while it shows a layer.
+
+    Args:
+        main_box: the main panel's view box (zoom and pan are shared).
+    """
+
+    def __init__(self, main_box: pg.ViewBox) -> None:
+        self.title = pg.LabelItem("", size="9pt")
+        self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.box.setXLink(main_box)
+        self.box.setYLink(main_box)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.pins = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
+        self.cursor = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2), brush=None)
+        for item in (self.image, self.pins, self.cursor):
+            self.box.addItem(item)
+        self.shown = False
+
+    def show(self, layout: pg.GraphicsLayout, label: str | None) -> None:
+        """Put the panel into column 1 of ``layout`` captioned ``label``, or take it out (None)."""
+        shown = label is not None
+        if shown != self.shown:
+            if shown:
+                layout.addItem(self.title, row=0, col=1)
+                layout.addItem(self.box, row=1, col=1)
+            else:
+                for item in (self.title, self.box):
+                    layout.removeItem(item)
+            self.shown = shown
+        self.title.setText(label or "")
+        if not shown:
+            self.image.clear()
+
+    def sync(self, main: pg.ImageItem) -> None:
+        """Use the main image's levels and colour table, so brightness compares across panels."""
+        if self.image.image is not None and main.image is not None:
+            self.image.setLookupTable(main.lut)
+            self.image.setLevels(main.getLevels())
+
+
+def build_context_menu(view: CubeView) -> QMenu:
+    """The image's right-click menu (built fresh: it reflects the view's current state)."""
+    menu = QMenu(view)
+    menu.addAction(view.fit_action)
+    menu.addAction("Stretch 2–98 %", view.stretch)
+    roi = menu.addAction("Show ROI (mean ± std in the spectrum plot)")
+    roi.setCheckable(True)
+    roi.setChecked(view.roi_check.isChecked())
+    roi.toggled.connect(view.roi_check.setChecked)
+    for title, box in (("Layer", view.layer_box), ("Beside", view.beside_box), ("Display", view.mode_box)):
+        sub = menu.addMenu(title)
+        for i in range(box.count()):
+            action = sub.addAction(box.itemText(i), lambda b=box, k=i: b.setCurrentIndex(k))
+            action.setCheckable(True)
+            action.setChecked(i == box.currentIndex())
+    return menu
+
+
 class CubeView(QWidget):
     """Shows a target's layers; emits clicks, hovers, band and ROI changes.
 
@@ -154,25 +214,16 @@ class CubeView(QWidget):
         self.view_box = self.graphics.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image)
-        self.side_title = pg.LabelItem("", size="9pt")
-        self.side_box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
-        self.side_box.setXLink(self.view_box)
-        self.side_box.setYLink(self.view_box)
-        self.side_image = pg.ImageItem(axisOrder="row-major")
-        self.side_box.addItem(self.side_image)
+        self.side = SidePanel(self.view_box)
+        self.side_box, self.side_image = self.side.box, self.side.image
         self.histogram = pg.HistogramLUTItem(image=self.image)
         self.graphics.addItem(self.histogram, row=0, col=2, rowspan=2)
         self.pin_markers = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
-        self.side_pins = pg.ScatterPlotItem(size=13, symbol="o", pen=pg.mkPen("k", width=2))
         self.cursor_marker = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2), brush=None)
-        self.side_cursor = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("#ffff00", width=2), brush=None)
-        for box, items in ((self.view_box, (self.pin_markers, self.cursor_marker)),
-                           (self.side_box, (self.side_pins, self.side_cursor))):
-            for item in items:
-                box.addItem(item)
+        for item in (self.pin_markers, self.cursor_marker):
+            self.view_box.addItem(item)
         self.roi = pg.RectROI([0, 0], [8, 8], pen=pg.mkPen("#00e5ff", width=2))
         self.roi.setZValue(10)
-        self._side_shown = False
         self._frame: tuple[int, int] | None = None
 
     def _build_layout(self) -> None:
@@ -286,12 +337,12 @@ class CubeView(QWidget):
 
     def set_pins(self, pins: list[tuple[int, int, str]]) -> None:
         """Draw colour-matched markers at pinned reference-frame pixels (in both panels)."""
-        for markers in (self.pin_markers, self.side_pins):
+        for markers in (self.pin_markers, self.side.pins):
             markers.setData([c + 0.5 for _, c, _ in pins], [r + 0.5 for r, _, _ in pins],
                             brush=[pg.mkBrush(QColor(colour)) for _, _, colour in pins])
 
     def set_cursor(self, row: int | None, col: int | None) -> None:
-        for marker in (self.cursor_marker, self.side_cursor):
+        for marker in (self.cursor_marker, self.side.cursor):
             if row is None or col is None:
                 marker.setData([], [])
             else:
@@ -331,21 +382,7 @@ class CubeView(QWidget):
         self._sync_side_display()
 
     def context_menu(self) -> QMenu:
-        """The image's right-click menu (built fresh: it reflects the current state)."""
-        menu = QMenu(self)
-        menu.addAction(self.fit_action)
-        menu.addAction("Stretch 2–98 %", self.stretch)
-        roi = menu.addAction("Show ROI (mean ± std in the spectrum plot)")
-        roi.setCheckable(True)
-        roi.setChecked(self.roi_check.isChecked())
-        roi.toggled.connect(self.roi_check.setChecked)
-        for title, box in (("Layer", self.layer_box), ("Beside", self.beside_box), ("Display", self.mode_box)):
-            sub = menu.addMenu(title)
-            for i in range(box.count()):
-                action = sub.addAction(box.itemText(i), lambda b=box, k=i: b.setCurrentIndex(k))
-                action.setCheckable(True)
-                action.setChecked(i == box.currentIndex())
-        return menu
+        return build_context_menu(self)
 
     # -- internals ---------------------------------------------------------------------
     def _on_layer_changed(self, *_args: object, keep_view: bool = False) -> None:
@@ -461,7 +498,7 @@ class CubeView(QWidget):
         if self.cube is None or self.target is None:
             self.image.clear()
             self.side_cube = None
-            self._show_side(None)
+            self.side.show(self.graphics.ci, None)
             self.title.setText("")
             self.bands_changed.emit([])
             self._update_hint()
@@ -478,7 +515,7 @@ class CubeView(QWidget):
         if self.side_cube is not None:
             self.side_image.setImage(self._band_data(self.side_cube, bands), autoLevels=False)
             self.side_image.setRect(QRectF(0, 0, ref_w, ref_h))
-        self._show_side(label)
+        self.side.show(self.graphics.ci, label)
         self.title.setText(self.current_layer() if label else "")
         self.stretch()
         if autorange:
@@ -486,28 +523,8 @@ class CubeView(QWidget):
         self._update_hint()
         self.bands_changed.emit(self.displayed_wavelengths())
 
-    def _show_side(self, label: str | None) -> None:
-        """Put the side panel into the layout (or take it out) and caption it."""
-        shown = label is not None
-        if shown != self._side_shown:
-            layout = self.graphics.ci
-            if shown:
-                layout.addItem(self.side_title, row=0, col=1)
-                layout.addItem(self.side_box, row=1, col=1)
-            else:
-                for item in (self.side_title, self.side_box):
-                    layout.removeItem(item)
-            self._side_shown = shown
-        self.side_title.setText(label or "")
-        if not shown:
-            self.side_image.clear()
-
     def _sync_side_display(self, *_args: object) -> None:
-        """The side panel uses the main panel's levels and colour table, so brightness compares."""
-        if self.side_image.image is None or self.image.image is None:
-            return
-        self.side_image.setLookupTable(self.image.lut)
-        self.side_image.setLevels(self.image.getLevels())
+        self.side.sync(self.image)
 
     def _update_hint(self) -> None:
         target, label = self.target, self.current_layer()
@@ -546,7 +563,7 @@ class CubeView(QWidget):
     def _panel_at(self, scene_pos) -> tuple[pg.ViewBox, Cube | None] | None:
         if self.view_box.sceneBoundingRect().contains(scene_pos):
             return self.view_box, self.cube
-        if self._side_shown and self.side_box.sceneBoundingRect().contains(scene_pos):
+        if self.side.shown and self.side_box.sceneBoundingRect().contains(scene_pos):
             return self.side_box, self.side_cube
         return None
 

@@ -15,6 +15,8 @@ statistics and a marker at the band(s) on display.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
@@ -96,6 +98,7 @@ class SpectrumPlot(QWidget):
                                     pen=(180, 180, 180))
         self.legend.setParentItem(self.legend_box)
         self.plot.legend = self.legend  # PlotItem.addItem(name=...) fills it
+        self.legend_box.sigResized.connect(lambda _box: self._fit_legend(relayout=False))
         self.hint = pg.TextItem(HINT, color="#555555", anchor=(0.5, 0.5))
         self.note = ""
         self._was_empty = True
@@ -238,6 +241,19 @@ class SpectrumPlot(QWidget):
             self.plot.addItem(span, ignoreBounds=True)
             self._bad_spans.append(span)
 
+    def _fit_legend(self, relayout: bool = True) -> None:
+        """Spread the legend over as many columns as the dock's height needs (pins and ROI add rows)."""
+        n = len(self.legend.items)
+        if not n:
+            return
+        row_height = max(max(sample.height(), label.height()) for sample, label in self.legend.items) or 18.0
+        fit = max(1, int((self.legend_box.height() - 6) // row_height))
+        columns = max(1, math.ceil(n / fit))
+        if relayout or columns != self.legend.columnCount:
+            self.legend.columnCount = 0  # setColumnCount re-lays the items out only on a change
+            self.legend.setColumnCount(columns)
+            self.legend_box.setFixedWidth(max(LEGEND_WIDTH, self.legend.width() + 6))
+
     def _update_note(self) -> None:
         """Say when the data is far below the 0–1 full scale (dark captures look empty otherwise)."""
         text = ""
@@ -269,6 +285,8 @@ class SpectrumPlot(QWidget):
             self._show_range()
         elif self._was_empty:
             self.plot.enableAutoRange()  # the empty view's fixed range must not hide the first curves
+        if not empty:
+            self._fit_legend()
         self._was_empty = empty
         self._update_note()
 
