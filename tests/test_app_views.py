@@ -209,3 +209,17 @@ def test_help_offers_the_user_guide_and_every_shortcut(window):
     assert rows["Run all"] == "Ctrl+R" and rows["Fit image to view"] == "Ctrl+0"
     assert "Shift-click a pixel" in rows and rows["User guide"]
     dialog.close()
+
+
+def test_each_target_keeps_its_own_bands_and_mode(window, rng):
+    view = window.cube_view
+    window.session.add_target(_cube(rng, name="a"))
+    view.band_slider.setValue(20)  # single band, 600 nm
+    window.session.add_target(_cube(rng, name="b"))
+    view.channel_boxes[0].setCurrentIndex(30)  # a custom composite
+    window.session.set_current(0)
+    assert view.mode_box.currentText() == "Single band" and view.displayed_bands() == [20]
+    assert "600.0 nm" in view.band_label.text() and view.band_row.isVisible()
+    window.session.set_current(1)
+    assert view.mode_box.currentText() == "RGB composite" and view.displayed_bands()[0] == 30
+    assert view.preset_box.currentText() == "Custom" and not view.band_row.isVisible()

@@ -225,6 +225,9 @@ class CubeView(QWidget):
         self.roi = pg.RectROI([0, 0], [8, 8], pen=pg.mkPen("#00e5ff", width=2))
         self.roi.setZValue(10)
         self._frame: tuple[int, int] | None = None
+        #: Display choice per target uid: (mode index, R/G/B band indices, single band).
+        self._choices: dict[int, tuple[int, tuple[int, ...], int]] = {}
+        self._shown_uid: int | None = None
 
     def _build_layout(self) -> None:
         row1 = QHBoxLayout()
@@ -396,8 +399,12 @@ class CubeView(QWidget):
         same_bands = (self.cube is not None and cube is not None and cube.n_bands == self.cube.n_bands
                       and np.array_equal(cube.wavelengths_or_default(), self.cube.wavelengths_or_default()))
         self.cube = cube
+        uid = self.target.uid if self.target is not None else None
+        target_changed, self._shown_uid = uid != self._shown_uid, uid
         if not same_bands:
             self._populate_band_controls()
+        if target_changed and uid in self._choices:
+            self._restore_choice(*self._choices[uid])  # each target keeps its own bands and mode
         # Fit when the picture's frame changed (another cube, not just another layer): the
         # user's zoom survives switching layers, a new cube never opens in a corner.
         frame = self.target.reference_shape() if self.target is not None else None
@@ -450,18 +457,35 @@ class CubeView(QWidget):
         if self._building:
             return
         self._building = True
-        wl = self.cube.wavelengths_or_default() if self.cube is not None else None
+        self._match_preset()
+        self._building = False
+        self.mode_box.setCurrentIndex(0)
+        self._refresh_image()
+
+    def _match_preset(self) -> None:
+        """Select the preset the R/G/B bands match, else "Custom" (call with ``_building`` set)."""
         chosen = [box.currentIndex() for box in self.channel_boxes]
         match = self.preset_box.count() - 1
         for i in range(self.preset_box.count()):
             triple = self.preset_box.itemData(i)
-            if triple is not None and wl is not None and list(self.cube.rgb_band_indices(triple)) == chosen:
+            if triple is not None and self.cube is not None and list(self.cube.rgb_band_indices(triple)) == chosen:
                 match = i
                 break
         self.preset_box.setCurrentIndex(match)
+
+    def _restore_choice(self, mode: int, channels: tuple[int, ...], band: int) -> None:
+        """Show a target as it was last shown: mode, R/G/B bands, single band."""
+        if self.cube is None or max(*channels, band) >= self.cube.n_bands:
+            return
+        self._building = True
+        for box, index in zip(self.channel_boxes, channels):
+            box.setCurrentIndex(index)
+        self.band_slider.setValue(band)
+        self._match_preset()
+        self.mode_box.setCurrentIndex(mode)
         self._building = False
-        self.mode_box.setCurrentIndex(0)
-        self._refresh_image()
+        self._on_mode_changed()
+        self._update_band_label()
 
     def _on_mode_changed(self) -> None:
         single = self.mode_box.currentIndex() == 1
@@ -516,6 +540,9 @@ class CubeView(QWidget):
             self.side_image.setImage(self._band_data(self.side_cube, bands), autoLevels=False)
             self.side_image.setRect(QRectF(0, 0, ref_w, ref_h))
         self.side.show(self.graphics.ci, label)
+        self._choices[self.target.uid] = (self.mode_box.currentIndex(),
+                                          tuple(box.currentIndex() for box in self.channel_boxes),
+                                          self.band_slider.value())
         self.title.setText(self.current_layer() if label else "")
         self.stretch()
         if autorange:
