@@ -57,7 +57,11 @@ class ErrorReporter(QObject):
 
     def _show_now(self, summary: str, details: str, title: str) -> None:
         self.history.append((summary, details))
-        log.error("%s\n%s", summary, details)
+        # The summary is what the Messages dock and the status bar show; the traceback stays
+        # behind the dialog's "Show Details…" (and on stderr with ``python -m app --debug``).
+        log.error("%s", summary)
+        if details:
+            log.debug("details of %r:\n%s", summary, details)
         self.dialogs = [d for d in self.dialogs if d.isVisible()]
         if len(self.dialogs) >= MAX_OPEN_DIALOGS:
             return

@@ -298,3 +298,21 @@ def test_a_clean_reference_of_another_size_stops_evaluate_naming_it(qtbot, stage
     assert window.session.adapted_checkpoint == adapted and all(t.proxy is not None for t in window.session.targets)
     assert window.session.targets[0].clean is not None
     assert "small.hdr" in message, message
+
+
+def test_many_bad_files_at_once_each_named_and_no_traceback_in_the_window(qtbot, window, tmp_path, monkeypatch) -> None:
+    paths = [bad.make(tmp_path / bad.id) for bad in CATALOGUE if bad.gui == "error"]
+    window.open_paths(paths)  # e.g. a folder of broken files dropped on the window
+    qtbot.waitUntil(lambda: window.opener.pending == 0 and not window.jobs.busy, timeout=60000)
+    qtbot.wait(50)
+    errors = _errors_since(window, 0)
+    assert len(errors) == len(paths)
+    # a few dialogs at most (an error storm must not bury the window); every file is named in
+    # a dialog or in the Messages dock, and no traceback is shown outside "Show Details…"
+    shown = [d.text() for d in window.errors.dialogs] + window.messages.messages()
+    for path in paths:
+        assert any(path.name in text for text in shown), path
+    assert len(window.errors.dialogs) <= 3
+    assert not [text for text in shown if "Traceback" in text]
+    assert "Traceback" not in window.statusBar().currentMessage()
+    assert window.session.targets == [] and window.blocking == []
