@@ -101,6 +101,7 @@ class SpectrumPlot(QWidget):
         self.legend_box.sigResized.connect(lambda _box: self._fit_legend(relayout=False))
         self.hint = pg.TextItem(HINT, color="#555555", anchor=(0.5, 0.5))
         self.note = ""
+        self._peak = 0.0
         self._was_empty = True
         self.plot_widget.setMinimumSize(*MINIMUM_SIZE)
         self.setMinimumSize(*MINIMUM_SIZE)
@@ -129,6 +130,9 @@ class SpectrumPlot(QWidget):
             self.pins = []
             self.pins_changed.emit([])
         self.target = target
+        if new:  # once per target: a large cube's maximum costs tens of ms
+            data = target.degraded.data[::4, ::4] if target is not None else np.zeros(0)
+            self._peak = float(np.nanmax(data)) if data.size and np.isfinite(data).any() else 0.0
         self._draw_bad_bands()
         self.redraw()
         if new:
@@ -258,10 +262,10 @@ class SpectrumPlot(QWidget):
         """Say when the data is far below the 0–1 full scale (dark captures look empty otherwise)."""
         text = ""
         if self.target is not None:
-            high = float(np.nanmax(self.target.degraded.data[::4, ::4])) if self.target.degraded.data.size else 0.0
+            high = self._peak
             if 0 < high < 0.05:
                 text = (f"dark data: values reach only {high:.2g} of the full scale 1 "
-                        "(see the loader's message in the Messages dock)")
+                        "(View ▸ Messages has the loader's notes)")
         if text != self.note:
             self.note = text
             self.plot.setTitle(text or None, color="#a05000", size="9pt")
