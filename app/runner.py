@@ -196,6 +196,8 @@ class PipelineRunner(QObject):
             session.set_warps(index, value[1])
         elif kind == "evaluation":
             session.set_evaluation(index, value[1], value[2])
+        elif kind == "quality":
+            session.set_quality(index, value[1])
 
     def _on_preview(self, key: str, value: object) -> None:
         if key == "loss" and isinstance(value, dict):

@@ -46,6 +46,9 @@ class Target:
             ``transported_rgb``, ``coords``/``displacement`` (H, W, 2), ``diagnostics``.
         restored: the degraded cube restored by the adapted model.
         metrics: evaluation results (see :mod:`app.stages`).
+        quality: the restoration's no-reference quality report
+            (:func:`hiralign.quality.quality_report`: noise before/after, method noise,
+            spectral drift, seams), as ``report.json`` records it.
         uid: a stable identity; background results name their target by it, so a target
             removed while a stage runs simply drops its late results.
     """
@@ -60,6 +63,7 @@ class Target:
     warps: list[Any] = dataclasses.field(default_factory=list)
     restored: Cube | None = None
     metrics: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
     uid: int = dataclasses.field(default_factory=lambda: next(_UIDS))
     _shown: dict[int, Cube] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
@@ -216,7 +220,7 @@ class Session(QObject):
         target.proxy = proxy
         target.proxy_rgb = rgb if rgb is not None else np.clip(proxy.pseudo_rgb(), 0, 1).astype(np.float32)
         target.guides, target.warps = [], []
-        target.restored, target.metrics = None, None
+        target.restored, target.metrics, target.quality = None, None, None
         target._shown.clear()
         self.target_updated.emit(index)
 
@@ -233,7 +237,12 @@ class Session(QObject):
 
     def set_evaluation(self, index: int, restored: Cube, metrics: dict[str, Any] | None) -> None:
         target = self.targets[index]
-        target.restored, target.metrics = restored, metrics
+        target.restored, target.metrics, target.quality = restored, metrics, None
+        self.target_updated.emit(index)
+
+    def set_quality(self, index: int, report: dict[str, Any] | None) -> None:
+        """The no-reference quality report of target ``index``'s restoration (after its evaluation)."""
+        self.targets[index].quality = report
         self.target_updated.emit(index)
 
     def set_training(self, checkpoint: Path | None, loss_history: list[tuple[int, float]]) -> None:
@@ -241,7 +250,7 @@ class Session(QObject):
         self.loss_history = list(loss_history)
         for i, target in enumerate(self.targets):  # restorations of an older model are stale
             if target.restored is not None:
-                target.restored, target.metrics = None, None
+                target.restored, target.metrics, target.quality = None, None, None
                 self.target_updated.emit(i)
         self.training_updated.emit()
 

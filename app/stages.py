@@ -25,9 +25,6 @@ from hiralign.runfolder import RunFolder
 #: The window's stage buttons in order (Evaluate = restore with the adapted model + score).
 STAGES = ("proxy", "generate", "warp", "finetune", "evaluate")
 
-#: Shipped source models: ``resources/models/<task>/`` beside the ``app`` package.
-MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "models"
-
 
 @dataclasses.dataclass(frozen=True)
 class StageRun:
@@ -51,10 +48,13 @@ class StageRun:
     targets: tuple[Cube, ...]
     sources: tuple[str, ...]
 
-    def begin(self, model_folder: Path | None = None) -> None:
-        """Preflight the chain, then claim the run folder (the first writes come after)."""
+    def begin(self, model_folder: Path | None = None) -> stages.RunScale:
+        """Preflight the chain, claim the run folder (the first writes come after), and return the
+        run's intensity scale and noise model (from all targets, as ``hiralign adapt`` decides them;
+        stored in the folder by the first stage, read back by the later ones)."""
         stages.preflight(self.config, self.targets, self.chain, model_folder=model_folder, bands_of=self.names)
         self.run.claim(self.record)
+        return stages.run_scale(self.run, self.config, self.targets)
 
     @property
     def device(self) -> Any:
@@ -63,10 +63,20 @@ class StageRun:
         return resolve_device(self.config.device)
 
 
-def shipped_model(task: str) -> Path | None:
-    """The shipped source model folder for ``task``, or None when this build has none."""
-    folder = MODELS_DIR / task
-    return folder if (folder / "config.json").is_file() else None
+def shipped_model(task: str, targets: Sequence[Cube] = ()) -> Path | None:
+    """The shipped source model folder for ``task`` and ``targets``, or None when this build has none.
+
+    The same choice as ``hiralign adapt`` without ``--model``
+    (:func:`hiralign.config.default_model_folder`: the band-agnostic model for sensor runs
+    and for targets off the 31-band model's bands).
+    """
+    from hiralign.config import default_model_folder
+    from hiralign.errors import ModelError
+
+    try:
+        return default_model_folder(task, targets)
+    except ModelError:
+        return None
 
 
 def _span(progress: Progress, k: int, n: int, prefix: str) -> SubProgress:
@@ -77,15 +87,17 @@ def _span(progress: Progress, k: int, n: int, prefix: str) -> SubProgress:
 def run_proxy(job: StageRun, items: Sequence[tuple[int, int]], progress: Progress) -> int:
     """p_i = Φ_src(x_i) for every (uid, target index), on the model's bands (Eq. 3).
 
-    Streams ``partial("proxy", (uid, proxy, proxy_rgb))``; returns the number done.
+    Streams ``partial("proxy", (uid, proxy, proxy_rgb))``; returns the number done. The
+    proxies are on the network's normalised scale (target / s), as in ``hiralign adapt``.
     """
-    job.begin()
+    scale = job.begin()
     device = job.device
-    model, ckpt = stages.load_source(job.config, device)
+    model, ckpt = stages.load_source(job.config, device, job.targets)
     for k, (uid, i) in enumerate(items):
         progress.check()
         proxy, rgb = stages.proxy_item(job.run, job.names[i], job.targets[i], model, ckpt, tiles=job.config.tiles,
-                                       device=device, progress=_span(progress, k, len(items), f"{job.names[i]}: "))
+                                       device=device, progress=_span(progress, k, len(items), f"{job.names[i]}: "),
+                                       scale=scale)
         progress.partial("proxy", (uid, proxy, rgb))
     return len(items)
 
@@ -144,13 +156,13 @@ def run_finetune(job: StageRun, proxies: Sequence[Cube], synthesized: Sequence[C
     Returns:
         ``{"checkpoint": folder, "losses": [(step, loss), ...], "seconds": wall time}``.
     """
-    job.begin()
+    scale = job.begin()
     device = job.device
-    model, ckpt = stages.load_source(job.config, device)
+    model, ckpt = stages.load_source(job.config, device, job.targets)
     start = time.perf_counter()
     result = stages.finetune_bundle(model, ckpt, job.config, proxies, synthesized, run=job.run,
-                                    provenance=stages.adapted_provenance(job.config, job.sources), device=device,
-                                    progress=progress, resume=False)
+                                    provenance=stages.adapted_provenance(job.config, job.sources, job.targets),
+                                    device=device, progress=progress, resume=False, noise=scale.train_noise)
     return {"checkpoint": job.run.checkpoint, "losses": [(i + 1, float(v)) for i, v in enumerate(result.losses)],
             "seconds": time.perf_counter() - start}
 
@@ -162,9 +174,10 @@ def run_evaluate(job: StageRun, adapted: Path,
     """Restore every (uid, index, clean, proxy, clean file) with the adapted model and score both models.
 
     The source model's restoration of x_i *is* the proxy p_i; it is recomputed only for
-    targets without one. Streams ``partial("evaluation", (uid, restored, metrics))`` and,
-    when every target has a clean reference, writes ``report.json`` as ``hiralign adapt``
-    does.
+    targets without one. Streams ``partial("evaluation", (uid, restored, metrics))`` and
+    ``partial("quality", (uid, report))`` (the no-reference quality report), and writes
+    ``report.json`` as ``hiralign adapt`` does (its metrics when every target has a clean
+    reference).
 
     Returns:
         The report's metrics, or None without clean references.
@@ -173,33 +186,38 @@ def run_evaluate(job: StageRun, adapted: Path,
     from hiralign.evaluate import metrics_report
     from hiralign.models.checkpoint import load_checkpoint
 
-    job.begin(model_folder=adapted)
+    scale = job.begin(model_folder=adapted)
     device = job.device
     model, ckpt = load_checkpoint(adapted, device)
     source = None
     rows: dict[str, list[Any]] = {"source": [], "adapted": []}
+    quality: dict[str, Any] = {}
     for k, (uid, i, clean, proxy, clean_path) in enumerate(items):
         progress.check()
         name = job.names[i]
         restored = stages.restore_item(job.run, name, job.targets[i], model, ckpt, tiles=job.config.tiles,
-                                       device=device, progress=_span(progress, k, len(items), f"{name}: "))
+                                       device=device, progress=_span(progress, k, len(items), f"{name}: "),
+                                       scale=scale)
         metrics = None
         if clean is not None:
             if proxy is None:
-                source = source or stages.load_source(job.config, device)
-                proxy = stages.restore_target(source[0], source[1], job.targets[i], tiles=job.config.tiles,
-                                              device=device, name=name)
+                source = source or stages.load_source(job.config, device, job.targets)
+                proxy = stages.restore_target(source[0], source[1], stages.normalised(job.targets[i], scale),
+                                              tiles=job.config.tiles, device=device, name=name)
             scores = stages.score_item(name, clean, proxy, restored, job.config.task, maps=True,
-                                       where=clean_path or f"{name}'s clean reference")
+                                       where=clean_path or f"{name}'s clean reference", scale=scale)
             for label, score in scores.items():
                 rows[label].append(score)
             metrics = {label: score.as_dict() for label, score in scores.items()}
         progress.partial("evaluation", (uid, restored, metrics))
-    if not rows["adapted"] or len(rows["adapted"]) != len(items):
-        return None
-    metrics = metrics_report(rows)
-    stages.write_report(job.run, {"hiralign_version": __version__, "device": str(device), "processes": 1,
-                                  "metrics": metrics})
+        quality[name] = stages.quality_item(job.targets[i], restored, job.config.tiles)
+        progress.partial("quality", (uid, quality[name]))
+    report: dict[str, Any] = {"hiralign_version": __version__, "device": str(device), "processes": 1,
+                              **scale.to_report(), "quality": quality}
+    metrics = metrics_report(rows) if rows["adapted"] and len(rows["adapted"]) == len(items) else None
+    if metrics is not None:
+        report["metrics"] = metrics
+    stages.write_report(job.run, report)
     return metrics
 
 

@@ -18,13 +18,14 @@ import dataclasses
 import functools
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from hiralign.errors import ConfigError
+from hiralign.errors import ConfigError, ModelError
 from hiralign.finetune import FinetuneConfig
 from hiralign.proxy import TileConfig
 
 if TYPE_CHECKING:
+    from hiralign.cube import Cube
     from hiralign.warp.config import WarpConfig
 
 #: Guides of target ``i`` are drawn with seed ``seed + TARGET_SEED_STRIDE * i`` (a prime, so
@@ -36,6 +37,57 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 def target_seed(seed: int, index: int) -> int:
     """The generation seed of target ``index`` in a run seeded with ``seed``."""
     return int(seed) + TARGET_SEED_STRIDE * int(index)
+
+
+#: Band centres of a target may differ from a fixed-band model's by this much (nm) and still
+#: count as the model's own bands (no resampling needed).
+SAME_BANDS_NM = 1.0
+
+
+def default_model_folder(task: str, targets: Sequence[Cube] = ()) -> Path:
+    """The shipped source model a run of ``task`` on ``targets`` uses when none is given.
+
+    The band-agnostic model (``resources/models/<task>-any/``) when one ships for the task
+    and either the task is ``sensor`` (its noise model lives on the captures' own bands) or
+    some target is not on the 31-band model's bands (no spectral resampling); otherwise the
+    fixed-band model (``resources/models/<task>/``). Without targets (e.g. listing models)
+    the fixed-band one is preferred when it exists.
+
+    Raises:
+        ModelError: no shipped model fits (names what ships; pass ``--model``).
+    """
+    from hiralign.models.checkpoint import read_config
+    from hiralign.resources import shipped_model
+
+    try:
+        agnostic = shipped_model(task, band_agnostic=True)
+    except ModelError:
+        agnostic = None
+    if agnostic is not None and task == "sensor":
+        return agnostic
+    try:
+        fixed = shipped_model(task)
+    except ModelError:
+        if agnostic is not None:
+            return agnostic
+        raise
+    if agnostic is not None:
+        ckpt = read_config(fixed)
+        if not all(on_bands(t, ckpt.bands, ckpt.wavelengths) for t in targets):
+            return agnostic
+    return fixed
+
+
+def on_bands(cube: Cube, bands: int, wavelengths: Sequence[float] | None) -> bool:
+    """Whether ``cube`` lies on a model's ``bands`` (centres within :data:`SAME_BANDS_NM` when both known)."""
+    if cube.n_bands != bands:
+        return False
+    if wavelengths is None or cube.wavelengths is None:
+        return True
+    import numpy as np
+
+    return bool(np.max(np.abs(np.asarray(cube.wavelengths, dtype=float) - np.asarray(wavelengths, dtype=float)))
+                <= SAME_BANDS_NM)
 
 
 def _warp_config_class() -> type:
@@ -61,7 +113,8 @@ class AdaptConfig:
     """Every setting of an adaptation run (recorded in ``config.json``).
 
     Attributes:
-        task: degradation task of the targets and the model.
+        task: degradation task of the targets and the model: gaussian, complex, sr4, deblur,
+            bandmiss, inpaint, or sensor (the captures' own noise, estimated from them).
         model: source checkpoint folder; None uses the shipped source model for ``task``.
         generator: guide generator name (:data:`hiralign.generate.GENERATORS`).
         generator_config: that generator's config dataclass (its defaults when None is
@@ -132,11 +185,9 @@ class AdaptConfig:
         """The generation seed of target ``index`` (:func:`target_seed`)."""
         return target_seed(self.seed, index)
 
-    def model_folder(self) -> Path:
-        """The source checkpoint folder (the shipped one for the task when none is set)."""
-        from hiralign.resources import shipped_model
-
-        return Path(self.model).expanduser() if self.model else shipped_model(self.task)
+    def model_folder(self, targets: Sequence[Cube] = ()) -> Path:
+        """The source checkpoint folder: ``model``, or :func:`default_model_folder` for the targets."""
+        return Path(self.model).expanduser() if self.model else default_model_folder(self.task, targets)
 
     def generator_for(self, device: str) -> Any:
         """The generator config to run with: its device follows ``device`` when it is "auto"."""

@@ -108,11 +108,14 @@ def metrics_report(rows: dict[str, list[ImageScore]]) -> dict[str, Any]:
     return report
 
 
-def observe(clean: Sequence[Cube], task: str, seed: int) -> list[Cube]:
-    """The degraded observations of ``clean`` (each with ``seed``, as the CLI does)."""
+def observe(clean: Sequence[Cube], task: str, seed: int, noise: Any = None) -> list[Cube]:
+    """The degraded observations of ``clean`` (each with ``seed``, as the CLI does).
+
+    ``noise``: ``sensor`` only, the :class:`~hiralign.noise.NoiseModel` to draw from (any scale).
+    """
     from hiralign.degrade import degrade_cube
 
-    return [degrade_cube(c, task, seed) for c in clean]
+    return [degrade_cube(c, task, seed, noise=noise) for c in clean]
 
 
 def evaluate_models(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import torch
     import torch.nn as nn
 
+    from hiralign.noise import NoiseModel
+
 #: Which training pairs finetuning uses (Table VI rows).
 MODES = ("hiralign", "proxy-only", "generated-only")
 
@@ -68,11 +70,17 @@ class FinetuneConfig:
             return "proxy-only"
         return self.mode
 
-    def train_config(self, task: str) -> TrainConfig:
-        """The training-loop settings this finetune runs with."""
+    def train_config(self, task: str, noise: NoiseModel | None = None) -> TrainConfig:
+        """The training-loop settings this finetune runs with.
+
+        Args:
+            task: the degradation task replayed on every patch.
+            noise: ``sensor`` only: the targets' noise model on the scale of the training
+                cubes (the network's, :func:`hiralign.intensity.noise_on_network_scale`).
+        """
         return TrainConfig(task=task, steps=self.steps, batch_size=self.batch_size,
                            patch_size=self.patch_size, lr=self.lr, lr_min=self.lr_min, seed=self.seed,
-                           state_every=max(50, self.steps // 4))
+                           state_every=max(50, self.steps // 4), noise=noise)
 
 
 def aligned_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config: FinetuneConfig) -> PatchSampler:
@@ -104,6 +112,7 @@ def finetune(
     resume: bool = False,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
+    noise: NoiseModel | None = None,
 ) -> TrainResult:
     """Finetune ``model`` in place on aligned pairs built from proxies and synthesized cubes.
 
@@ -118,6 +127,8 @@ def finetune(
         resume: continue from ``state_path``.
         device: where to train.
         progress: per-step progress with the running loss; cancellable.
+        noise: ``sensor`` only: the noise model D_task draws from, on the scale of the
+            proxies and synthesized cubes (the network's normalised scale).
 
     Returns:
         The training loop's :class:`~hiralign.train.TrainResult`.
@@ -129,5 +140,5 @@ def finetune(
     patch -= patch % scale_factor(task)
     if patch != config.patch_size:
         config = dataclasses.replace(config, patch_size=patch)
-    return train(model, sampler, config.train_config(task), progress, validation=validation,
+    return train(model, sampler, config.train_config(task, noise), progress, validation=validation,
                  state_path=state_path, resume=resume, device=device)

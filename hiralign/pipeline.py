@@ -64,6 +64,7 @@ class Adaptation:
         self._targets: list[Cube] | None = None
         self._model: tuple[Any, Any] | None = None
         self._device: torch.device | None = None
+        self._scale: stages.RunScale | None = None
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -87,8 +88,16 @@ class Adaptation:
     def source_model(self) -> tuple[Any, Any]:
         """(model, checkpoint config) of the source restorer, checked against the task."""
         if self._model is None:
-            self._model = stages.load_source(self.config, self.device)
+            self._model = stages.load_source(self.config, self.device, self.targets())
         return self._model
+
+    @property
+    def scale(self) -> stages.RunScale:
+        """The run's intensity scale and (sensor) noise model: computed once from all targets and
+        stored in the run folder (``intensity.json``, ``noise.json``), read back on resume."""
+        if self._scale is None:
+            self._scale = stages.run_scale(self.run, self.config, self.targets(), write=self.workers.is_main)
+        return self._scale
 
     def preflight(self) -> None:
         """Check the whole chain before anything is written: every target readable, the device,
@@ -158,7 +167,8 @@ class Adaptation:
         mine = self.workers.todo("proxy", list(enumerate(self.names)), lambda item: self.run.proxy(item[1]).is_file())
         for k, (i, name) in enumerate(mine):
             stages.proxy_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
-                              device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "))
+                              device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
+                              scale=self.scale)
 
     def stage_generate(self, progress: Progress) -> None:
         """Stage 2a: M guide RGBs per proxy RGB, target i seeded with seed + 7919·i."""
@@ -199,8 +209,9 @@ class Adaptation:
         synth = [io.load(self.run.synth(n, j)) for n in self.names for j in range(self.config.guides)] \
             if self.config.needs_synthesis else []
         stages.finetune_bundle(model, ckpt, self.config, proxies, synth, run=self.run,
-                               provenance=stages.adapted_provenance(self.config, self.paths), device=self.device,
-                               progress=progress, workers=self.workers)
+                               provenance=stages.adapted_provenance(self.config, self.paths, self.targets()),
+                               device=self.device, progress=progress, workers=self.workers,
+                               noise=self.scale.train_noise)
 
     def stage_restore(self, progress: Progress) -> None:
         """Apply the adapted model to the observed targets (back on their own bands)."""
@@ -211,13 +222,18 @@ class Adaptation:
                                  lambda item: self.run.restored(item[1]).is_file())
         for k, (i, name) in enumerate(mine):
             stages.restore_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
-                                device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "))
+                                device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
+                                scale=self.scale)
 
     # -------------------------------------------------------------- the whole
     def run_all(self) -> dict[str, Any]:
         """Check the chain, then run every stage not yet done; write and return the report."""
         self.preflight()  # a wrong model, device, band set or generator fails before the folder is touched
         resumed = self.prepare()
+        begin = time.perf_counter()
+        _ = self.scale  # decided once, from all targets, before the first stage (stored for resumption)
+        self.workers.barrier()
+        self.timings["scale"] = round(time.perf_counter() - begin, 2)
         self._timed("proxy", self.stage_proxy)
         if self.config.needs_synthesis:
             self._timed("generate", self.stage_generate)
@@ -229,15 +245,27 @@ class Adaptation:
         return report
 
     def write_report(self, resumed: bool = False) -> dict[str, Any]:
-        """Timings and, with clean references, source-vs-adapted metrics; rank 0 writes it."""
+        """Timings, the run's scale and noise model, the no-reference quality of every restoration
+        and, with clean references, source-vs-adapted metrics; rank 0 writes it."""
         report: dict[str, Any] = {"hiralign_version": __version__, "resumed": resumed,
                                   "device": str(self.device), "processes": self.workers.size,
-                                  "timings_s": dict(self.timings)}
+                                  "timings_s": dict(self.timings), **self.scale.to_report()}
+        if self.workers.is_main:
+            begin = time.perf_counter()
+            report["quality"] = self.quality()
+            report["timings_s"]["quality"] = round(time.perf_counter() - begin, 2)
         if self.clean_paths and self.workers.is_main:
             report["metrics"] = self.score()
         if self.workers.is_main:
             stages.write_report(self.run, report)
         return report
+
+    def quality(self) -> dict[str, Any]:
+        """The no-reference quality report of each restored target (as stored) against its input."""
+        from hiralign import io
+
+        return {name: stages.quality_item(target, io.load(self.run.restored(name)), self.config.tiles)
+                for name, target in zip(self.names, self.targets())}
 
     def score(self) -> dict[str, Any]:
         """PSNR/SSIM/SAM of the source model's proxies and the adapted restorations."""
@@ -247,7 +275,8 @@ class Adaptation:
         rows: dict[str, list[Any]] = {"source": [], "adapted": []}
         for name, clean_path in zip(self.names, self.clean_paths):
             scores = stages.score_item(name, io.load(clean_path, **self.load_options), io.load(self.run.proxy(name)),
-                                       io.load(self.run.restored(name)), self.config.task, where=clean_path)
+                                       io.load(self.run.restored(name)), self.config.task, where=clean_path,
+                                       scale=self.scale)
             for label, score in scores.items():
                 rows[label].append(score)
         return metrics_report(rows)

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from hiralign.config import AdaptConfig
     from hiralign.distributed import Workers
     from hiralign.evaluate import ImageScore
+    from hiralign.intensity import IntensityScale
     from hiralign.models.checkpoint import CheckpointConfig
+    from hiralign.noise import NoiseModel
     from hiralign.proxy import TileConfig
     from hiralign.runfolder import RunFolder
     from hiralign.train import TrainResult
@@ -39,18 +41,29 @@ if TYPE_CHECKING:
 
 #: The stages of a run in order (the GUI's Evaluate is restore + score).
 STAGE_NAMES = ("proxy", "generate", "warp", "finetune", "restore")
+#: Files of a run folder holding the run's intensity scale and (task ``sensor``) noise model.
+INTENSITY_FILE, NOISE_FILE = "intensity.json", "noise.json"
+#: The smallest capture (pixels per side) the sensor task estimates a noise model from.
+MIN_NOISE_SIDE = 8
 
 
 # ------------------------------------------------------------------ models
-def load_source(config: AdaptConfig, device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointConfig]:
+def load_source(config: AdaptConfig, device: str | torch.device = "cpu",
+                targets: Sequence[Cube] = ()) -> tuple[nn.Module, CheckpointConfig]:
     """The source restorer of ``config`` on ``device``, checked against the run's task.
+
+    Args:
+        config: the run's settings.
+        device: where the model goes.
+        targets: the run's targets (without ``config.model`` they choose the shipped model,
+            :func:`hiralign.config.default_model_folder`).
 
     Raises:
         MissingFileError, ModelError: no such checkpoint, a broken one, or another task.
     """
     from hiralign.models.checkpoint import load_checkpoint
 
-    folder = config.model_folder()
+    folder = config.model_folder(targets)
     model, ckpt = load_checkpoint(folder, device)
     if ckpt.task != config.task:
         raise ModelError(f"{folder}: the model restores {ckpt.task!r}, not {config.task!r}")
@@ -122,20 +135,142 @@ def _load_cube(path: Path, name: str) -> Cube:
     return cube
 
 
+# ------------------------------------------------------- the run's scale
+@dataclasses.dataclass(frozen=True)
+class RunScale:
+    """What a run's network sees: the intensity scale of its targets and (``sensor``) their noise.
+
+    Attributes:
+        intensity: the targets' shared scale: the network sees ``target / s``
+            (:mod:`hiralign.intensity`); proxies and synthesized cubes stay on that scale.
+        noise: ``sensor`` only: the targets' shared noise model on their file scale (counts
+            for integer captures), as ``hiralign noise`` reports it; else None.
+        warnings: why the data were rescaled when a protocol task's targets did not fill
+            [0, 1] (shown when the scale is computed, kept in ``intensity.json``).
+    """
+
+    intensity: IntensityScale
+    noise: NoiseModel | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def train_noise(self) -> NoiseModel | None:
+        """The noise model on the network's (normalised) scale, what finetuning degrades with."""
+        from hiralign.intensity import noise_on_network_scale
+
+        return None if self.noise is None else noise_on_network_scale(self.noise, self.intensity)
+
+    def to_report(self) -> dict[str, Any]:
+        """The report's ``intensity`` and ``noise`` entries (and the scale's warnings)."""
+        return {"intensity": self.intensity.to_dict(), "noise": None if self.noise is None else self.noise.to_dict(),
+                "warnings": list(self.warnings)}
+
+
+def run_scale(run: RunFolder | None, config: AdaptConfig, targets: Sequence[Cube], *,
+              write: bool = True) -> RunScale:
+    """The run's :class:`RunScale`: read from the run folder, or computed from all targets and written.
+
+    Computed from every target together (one scale, one noise model shared by all, so a
+    target's restoration does not depend on which process or GUI job handles it):
+    :func:`hiralign.intensity.scale_for_task` and, for ``sensor``,
+    :func:`hiralign.noise.estimate_noise`. A resumed run reads ``intensity.json`` and
+    ``noise.json`` back instead, so its later stages see exactly what the first ones saw.
+
+    Args:
+        run: the run folder (None: compute only).
+        config: the run's settings (its task).
+        targets: all of the run's observed targets, on the loaded scale.
+        write: write the files when they are missing (only the main process writes).
+
+    Raises:
+        InputError: a stored file is malformed (naming it), the targets are empty or all
+            zero, or (``sensor``) the noise cannot be estimated from them.
+    """
+    import warnings
+
+    from hiralign.intensity import IntensityScale, scale_for_task
+    from hiralign.noise import NoiseModel, estimate_noise
+
+    if run is not None and (run.root / INTENSITY_FILE).is_file():
+        path = run.root / INTENSITY_FILE
+        data = _read_json(path)
+        intensity = IntensityScale.from_dict(data, str(path))
+        noise = None
+        if config.task == "sensor":
+            noise_path = run.root / NOISE_FILE
+            if not noise_path.is_file():
+                raise InputError(f"{noise_path}: missing; the sensor run's noise model is gone (delete "
+                                 f"{path.name} too to estimate both again)")
+            noise = NoiseModel.from_dict(_read_json(noise_path), str(noise_path))
+        return RunScale(intensity, noise, tuple(str(w) for w in data.get("warnings", ())))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        intensity = scale_for_task(config.task, list(targets))
+    messages = tuple(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    for message in messages:  # shown once, when the scale is decided (the CLI's stderr, the GUI's log)
+        warnings.warn(message, UserWarning, stacklevel=2)
+    noise = estimate_noise(list(targets)) if config.task == "sensor" else None
+    scale = RunScale(intensity, noise, messages)
+    if run is not None and write:
+        from hiralign.atomic import write_json
+
+        if noise is not None:
+            write_json(run.root / NOISE_FILE, noise.to_dict())
+        write_json(run.root / INTENSITY_FILE, {**intensity.to_dict(), "warnings": list(messages)})
+    return scale
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
+
+
+def normalised(cube: Cube, scale: RunScale | None) -> Cube:
+    """``cube`` as the network sees it (divided by the run's intensity scale; itself without one)."""
+    if scale is None or scale.intensity.is_identity:
+        return cube
+    from hiralign.intensity import normalise
+
+    return normalise(cube, scale.intensity)
+
+
+def on_input_scale(restored: Cube, target: Cube, scale: RunScale | None) -> Cube:
+    """A restoration of the normalised ``target`` back on the target's scale, range and metadata.
+
+    Multiplied by the intensity scale, clipped to what the target's stored dtype holds, with
+    its dtype/scale-factor metadata (so ``io.save(..., dtype="input")`` writes counts like
+    the input). A super-resolved restoration (another size) keeps its own shape.
+    """
+    from hiralign.intensity import denormalise, to_input_range
+
+    out = restored if scale is None or scale.intensity.is_identity else denormalise(restored, scale.intensity)
+    like = target if out.shape == target.shape else target.with_data(out.data, name=target.name)
+    return to_input_range(out, like)
+
+
 # ------------------------------------------------------------- stage 1
 def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
-               tiles: TileConfig, device: str | torch.device | None,
-               progress: Progress | None = None) -> tuple[Cube, np.ndarray]:
-    """Stage 1 for one target: p_i = Φ_src(x_i) on the model's bands (Eq. 3).
+               tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
+               scale: RunScale | None = None) -> tuple[Cube, np.ndarray]:
+    """Stage 1 for one target: p_i = Φ_src(x_i / s) on the model's bands (Eq. 3).
 
-    Writes ``proxies/<name>.hdr`` and the 16-bit ``proxies/<name>_rgb.png``.
+    The target is divided by the run's intensity scale first (:func:`run_scale`), and the
+    proxy stays on that normalised scale: it is what finetuning trains on. Writes
+    ``proxies/<name>.hdr`` and the 16-bit ``proxies/<name>_rgb.png``.
 
     Returns:
         (proxy cube, proxy RGB (H, W, 3) float32), both as the run folder holds them.
     """
     from hiralign import io
 
-    proxy = restore_target(model, ckpt, target, tiles=tiles, device=device, progress=progress, name=name)
+    proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
+                           name=name)
+    proxy.metadata.pop("intensity_scale", None)
     io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
     io.save(proxy, run.proxy(name))
     rgb = io.load_rgb(run.proxy_rgb(name))
@@ -205,7 +340,8 @@ def merge_warp_diagnostics(run: RunFolder, names: Sequence[str], guides: int) ->
 def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfig, proxies: Sequence[Cube],
                     synthesized: Sequence[Cube], *, run: RunFolder, provenance: Mapping[str, Any],
                     device: str | torch.device | None, progress: Progress | None = None,
-                    workers: Workers | None = None, resume: bool = True) -> TrainResult:
+                    workers: Workers | None = None, resume: bool = True,
+                    noise: NoiseModel | None = None) -> TrainResult:
     """Stage 3: finetune ``model`` in place on the aligned pairs; write ``checkpoint/``.
 
     The training pairs follow ``config.finetune.pairs`` (the one place the mode is
@@ -223,6 +359,8 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
         progress: per-step progress with the running loss; cancellable.
         workers: this process's share of a distributed run (default: alone).
         resume: continue from ``run.train_state`` when it exists.
+        noise: ``sensor`` only: the targets' noise model on the network's scale
+            (:attr:`RunScale.train_noise`), what D_task draws from.
 
     Returns:
         The training loop's result.
@@ -245,7 +383,7 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     elif not resume:
         state_path.unlink(missing_ok=True)
     result = finetune(trained, config.task, list(proxies), synth, settings, state_path=state_path, resume=True,
-                      device=device, progress=progress)
+                      device=device, progress=progress, noise=noise)
     if workers.is_main:
         record = {**dict(provenance), "mode": config.finetune.pairs, "settings": config.to_dict(),
                   "training": result.to_dict(), "pairs": {"proxies": len(proxies), "synthesized": len(synth)},
@@ -256,28 +394,50 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     return result
 
 
-def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path]) -> dict[str, Any]:
-    """What an adapted checkpoint records about its origin (besides settings and training)."""
+def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
+                       cubes: Sequence[Cube] = ()) -> dict[str, Any]:
+    """What an adapted checkpoint records about its origin (besides settings and training).
+
+    ``cubes`` (the loaded targets) choose the shipped source model as :func:`load_source` does.
+    """
     from hiralign.models.checkpoint import read_provenance
 
-    folder = config.model_folder()
+    folder = config.model_folder(cubes)
     return {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
             "targets": [str(t) for t in targets]}
 
 
 # -------------------------------------------------------- restore, score
 def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
-                 tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None) -> Cube:
-    """The adapted model applied to one observed target, back on its own bands.
+                 tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
+                 scale: RunScale | None = None) -> Cube:
+    """The adapted model applied to one observed target, back on its own bands and scale.
 
-    Writes ``restored/<name>.hdr``; returns the cube as the run folder holds it.
+    The network restores ``target / s``; the result is multiplied by s and put into the
+    target's range (:func:`on_input_scale`), then written as the target was stored (uint16
+    counts stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
+    wavelengths, dtype range and units. Returns the cube as the run folder holds it.
     """
     from hiralign import io
 
-    restored = restore_target(model, ckpt, target, tiles=tiles, device=device, progress=progress, name=name,
-                              back=True)
-    io.save(restored, run.restored(name))
+    restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
+                              name=name, back=True)
+    io.save(on_input_scale(restored, target, scale), run.restored(name), dtype="input")
     return _load_cube(run.restored(name), name)
+
+
+def quality_item(target: Cube, restored: Cube, tiles: TileConfig) -> dict[str, Any]:
+    """The no-reference quality report of one restoration (:func:`hiralign.quality.quality_report`).
+
+    Seams are measured on the inference tile grid; a super-resolved restoration (another
+    size than its target) has no pixel-wise report and gets None.
+    """
+    from hiralign.quality import quality_report
+
+    if restored.shape != target.shape:
+        return {"skipped": f"the restoration's shape {list(restored.shape)} is not the target's "
+                           f"{list(target.shape)} (super-resolution): no method noise to measure"}
+    return quality_report(target, restored, tile=tiles.tile, overlap=tiles.overlap)
 
 
 #: A clean reference's band centres may differ from its target's by this much (nm, rounding).
@@ -308,7 +468,8 @@ def check_reference(clean: Cube, target: Cube, where: str | Path) -> None:
 
 
 def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *,
-               maps: bool = False, where: str | Path | None = None) -> dict[str, ImageScore]:
+               maps: bool = False, where: str | Path | None = None,
+               scale: RunScale | None = None) -> dict[str, ImageScore]:
     """Source (the proxy) and adapted restorations of one target against its clean reference.
 
     The proxy is on the model's bands; it is resampled onto the reference's when they
@@ -322,6 +483,8 @@ def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *
         task: the degradation task (its scale crops the reference).
         maps: also compute the per-band PSNR and the SAM map.
         where: how to name the reference in messages (its file).
+        scale: the run's scale; the proxy (on the network's normalised scale) is multiplied
+            back by it, so both restorations are scored on the reference's scale.
 
     Raises:
         InputError: the reference is on other bands, or its shape does not match the
@@ -335,6 +498,10 @@ def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *
     reference = crop_to_scale(clean, task).with_data(crop_to_scale(clean, task).data, name=name)
     if proxy.n_bands != reference.n_bands and reference.wavelengths is not None:
         proxy = resample_bands(proxy, reference.wavelengths)
+    if scale is not None and not scale.intensity.is_identity:
+        from hiralign.intensity import denormalise
+
+        proxy = denormalise(proxy, scale.intensity)
     scores = {}
     for label, cube in (("source", proxy), ("adapted", restored)):
         if cube.shape != reference.shape:
@@ -354,6 +521,24 @@ def write_report(run: RunFolder, report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------- preflight
+def sensor_problems(targets: Sequence[Cube], bands_of: Sequence[str] | None = None) -> list[str]:
+    """Why a noise model cannot be estimated from ``targets`` for a ``sensor`` run (empty: it can).
+
+    The model is shared by all targets, so they must come from one sensor (one band count),
+    and each must be large enough for the Haar level sets (:data:`MIN_NOISE_SIDE`).
+    """
+    names = list(bands_of) if bands_of is not None else [t.name for t in targets]
+    problems = [f"{name}: {cube.shape[0]}×{cube.shape[1]} pixels are too few to estimate the sensor's noise "
+                f"from (need at least {MIN_NOISE_SIDE}×{MIN_NOISE_SIDE})"
+                for cube, name in zip(targets, names) if min(cube.shape[:2]) < MIN_NOISE_SIDE]
+    counts = sorted({t.n_bands for t in targets})
+    if len(counts) > 1:
+        listed = ", ".join(f"{n} ({t.n_bands})" for t, n in zip(targets, names))
+        problems.append(f"the sensor task shares one noise model between its captures, which need one band "
+                        f"count; got {listed}: run each sensor's captures separately")
+    return problems
+
+
 def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str] = STAGE_NAMES, *,
               device: str | None = None, model_folder: str | Path | None = None,
               bands_of: Sequence[str] | None = None, problems: Sequence[str] = ()) -> tuple[Any, Any]:
@@ -361,8 +546,10 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
 
     Checks the device, the source (or ``model_folder``) checkpoint and its task, that
     every target's bands can be fed to the model, and that the generator can run (its
-    weights are present) when the chain generates guides. Every problem is collected and
-    reported at once.
+    weights are present) when the chain generates guides. A ``sensor`` run also needs a
+    model on the captures' own bands (band-agnostic, or the same bands) and captures a
+    shared noise model can be estimated from (:func:`sensor_problems`). Every problem is
+    collected and reported at once.
 
     Args:
         config: the run's settings.
@@ -397,7 +584,7 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
         from hiralign.models.checkpoint import load_checkpoint
 
         try:
-            folder = Path(model_folder) if model_folder is not None else config.model_folder()
+            folder = Path(model_folder) if model_folder is not None else config.model_folder(targets)
             model, ckpt = load_checkpoint(folder, "cpu")
             if ckpt.task != config.task:
                 problems.append(f"{folder}: the model restores {ckpt.task!r}, not {config.task!r}")
@@ -408,9 +595,16 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
         for cube, name in zip(targets, names):
             probe = cube.with_data(cube.data[:1, :1], name=name)  # the band rules need no pixels
             try:
-                on_model_bands(probe, model, ckpt)
+                _, mapped = on_model_bands(probe, model, ckpt)
             except InputError as exc:
                 problems.append(str(exc))
+                continue
+            if mapped and config.task == "sensor":
+                problems.append(f"{name}: the sensor task needs a band-agnostic model or one on the capture's own "
+                                f"{cube.n_bands} bands (the noise model is estimated on them); the model restores "
+                                f"{ckpt.bands} bands")
+    if config.task == "sensor":
+        problems.extend(sensor_problems(targets, bands_of))
     if "generate" in stages and config.needs_synthesis:
         from hiralign.generate import check_available
 

@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
                     "report.json). Finished stages are not recomputed when the same command is run again. "
                     "The whole chain (model and task, bands, generator weights, device) is checked first.")
     parser.add_argument("--target", nargs="+", required=True, metavar="IN", help="degraded target cubes")
-    parser.add_argument("--task", required=True, help=field_help(AdaptConfig, "task", default=False))
+    parser.add_argument("--task", required=True, metavar="TASK",
+                        help=field_help(AdaptConfig, "task", default=False))
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--model", default=None, help="source checkpoint folder (default: shipped for --task)")
     parser.add_argument("--generator", default=field_default(AdaptConfig, "generator"),
@@ -84,5 +85,20 @@ def run(args: argparse.Namespace) -> int:
             if workers.is_main:
                 progress.close()
     if workers.is_main:
+        print_quality(report)
         emit_json(report)
     return 0
+
+
+def print_quality(report: dict[str, Any]) -> None:
+    """The scale's warnings and each target's no-reference quality summary, on stderr (stdout is JSON)."""
+    import sys
+
+    from hiralign.quality import summary_text
+
+    for warning in report.get("warnings", ()):
+        print(f"warning: {warning}", file=sys.stderr)
+    for name, quality in (report.get("quality") or {}).items():
+        if "noise" in quality:
+            text = summary_text(quality).replace("\n", "\n  ")
+            print(f"{name}:\n  {text}", file=sys.stderr)

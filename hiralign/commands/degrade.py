@@ -7,9 +7,10 @@ from typing import Any
 
 from hiralign.commands._common import add_load_options, emit_json
 
-#: Kept literal so that ``hiralign --help`` does not import torch; a test checks it
-#: equals :data:`hiralign.degrade.TASKS`.
+#: Kept literal so that ``hiralign --help`` does not import torch; tests check they equal
+#: :data:`hiralign.degrade.TASKS` and :data:`hiralign.degrade.ALL_TASKS`.
 TASK_NAMES = ("gaussian", "complex", "sr4", "deblur", "bandmiss", "inpaint")
+ALL_TASK_NAMES = TASK_NAMES + ("sensor",)
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +25,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("output", metavar="OUT",
                         help="observation to write (.hdr/.img ENVI, .mat, .npy, .npz, .tif)")
     parser.add_argument("--task", required=True, metavar="TASK",
-                        help=f"degradation: {', '.join(TASK_NAMES)}")
+                        help=f"degradation: {', '.join(ALL_TASK_NAMES)} (sensor: a sensor's own noise, "
+                             "from --noise)")
+    parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
+                        help="sensor task: the noise model to draw from, as written by hiralign noise --out or "
+                             "a run's noise.json (per band var = a·μ + b on its own scale, e.g. counts); "
+                             "without it, random sensor parameters as in source pretraining")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "input"),
+                        help="stored data type: float32 (default) or input (the input file's, e.g. uint16 "
+                             "counts, rounded and clipped like a real capture)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="cpu",
                         help="cpu (default: the same observation on every machine) or cuda/auto "
@@ -49,13 +58,16 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.io import load, save
 
     check_task(args.task)
+    if args.noise and args.task != "sensor":
+        raise ConfigError(f"--noise is used by the sensor task only, not by {args.task}")
+    noise = read_noise(args.noise) if args.noise else None
     source, target = Path(args.input), Path(args.output)
     if _same_file(source, target):
         raise ConfigError(f"{target}: the output would overwrite the clean input {source}; choose another name")
     device = resolve_device(args.device)
     cube = load(source, var=args.var, wavelengths=args.wavelengths, zero_nonfinite=args.zero_nonfinite)
-    observed = degrade_cube(cube, args.task, args.seed, device=device)
-    written = save(observed, target)
+    observed = degrade_cube(cube, args.task, args.seed, device=device, noise=noise)
+    written = save(observed, target, dtype=None if args.dtype == "float32" else "input")
     emit_json({
         "input": str(source),
         "output": str(written),
@@ -65,5 +77,27 @@ def run(args: argparse.Namespace) -> int:
         "input_shape": list(cube.shape),
         "output_shape": list(observed.shape),
         "cropped_to": observed.metadata["degradation"]["cropped_to"],
+        "noise": args.noise,
     })
     return 0
+
+
+def read_noise(path: str | Path) -> Any:
+    """The :class:`hiralign.noise.NoiseModel` in a JSON file (``hiralign noise --out``, ``noise.json``).
+
+    Raises:
+        MissingFileError, InputError: no such file, not JSON, or not a noise model (naming it).
+    """
+    import json
+
+    from hiralign.errors import InputError, MissingFileError
+    from hiralign.noise import NoiseModel
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise MissingFileError(f"{p}: no such noise model file")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{p}: not a JSON noise model ({exc})") from None
+    return NoiseModel.from_dict(data, str(p))

@@ -8,12 +8,18 @@ from hiralign.commands._common import add_device, add_load_options, add_tile_opt
 
 
 def register(subparsers: Any) -> None:
+    from hiralign.commands.degrade import ALL_TASK_NAMES
+
     parser = subparsers.add_parser(
         "evaluate", help="score restorers on clean cubes degraded with a seed (PSNR/SSIM/SAM)",
         description="Degrade the clean cubes with the task and seed (exactly as hiralign degrade), "
                     "restore them with each model, print a markdown table and write JSON.")
     parser.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean reference cubes")
-    parser.add_argument("--task", required=True, help="degradation task")
+    parser.add_argument("--task", required=True, metavar="TASK",
+                        help=f"degradation task: {', '.join(ALL_TASK_NAMES)}")
+    parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
+                        help="sensor task: the noise model the clean cubes are degraded with (hiralign noise "
+                             "--out, a run's noise.json); without it, random sensor parameters")
     parser.add_argument("--model", nargs="+", required=True, metavar="CKPT",
                         help="checkpoint folders ('shipped' for the shipped source model)")
     parser.add_argument("--seed", type=int, default=0, help="degradation seed (default: 0)")
@@ -31,16 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from hiralign import io
     from hiralign.atomic import write_json
     from hiralign.commands._common import load_options, tile_config
+    from hiralign.commands.degrade import read_noise
     from hiralign.degrade import check_task, crop_to_scale
     from hiralign.device import resolve_device
-    from hiralign.errors import ModelError
-    from hiralign.evaluate import evaluate_models, format_table
+    from hiralign.errors import ConfigError, ModelError
+    from hiralign.evaluate import evaluate_models, format_table, observe
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.progress import ConsoleProgress
     from hiralign.resources import shipped_model
     from hiralign.runfolder import safe_names
 
     check_task(args.task)
+    if args.noise and args.task != "sensor":
+        raise ConfigError(f"--noise is used by the sensor task only, not by {args.task}")
+    noise = read_noise(args.noise) if args.noise else None
     device = resolve_device(args.device)
     clean = []
     for path, name in zip(args.clean, safe_names(args.clean)):
@@ -62,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
         models.append((label, model, ckpt.scale))
     progress = ConsoleProgress("evaluate")
     try:
-        results = evaluate_models([crop_to_scale(c, args.task) for c in clean], args.task, models, seed=args.seed,
-                                  tiles=tile_config(args), device=device, progress=progress)
+        references = [crop_to_scale(c, args.task) for c in clean]
+        results = evaluate_models(references, args.task, models, seed=args.seed,
+                                  observed=observe(references, args.task, args.seed, noise), tiles=tile_config(args),
+                                  device=device, progress=progress)
     finally:
         progress.close()
     print(format_table(results), file=sys.stderr)

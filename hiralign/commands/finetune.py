@@ -18,6 +18,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="adapted checkpoint folder to write")
     parser.add_argument("--seed", type=int, default=0, help="sampling and degradation seed (default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.state.pt when present")
+    parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
+                        help="a sensor model: the captures' noise model (hiralign noise --out) for the proxies "
+                             "as written by hiralign proxy (the input's scale); without it, random sensor "
+                             "parameters")
     add_finetune_options(parser)
     add_device(parser)
     parser.set_defaults(func=run)
@@ -36,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     config = finetune_config(args, seed=args.seed)
     device = resolve_device(args.device)
     model, ckpt = load_checkpoint(args.model, device)
+    noise = None
+    if args.noise:
+        from hiralign.commands.degrade import read_noise
+
+        noise = read_noise(args.noise).on_scale(1.0, "loaded")  # the proxy files' loaded scale
     proxies = [io.load(p) for p in args.proxies]
     synth = [io.load(p) for p in args.synth]
     out = Path(args.out)
@@ -43,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     progress = ConsoleProgress("finetune")
     try:
         result = finetune(model, ckpt.task, proxies, synth, config, state_path=state, resume=args.resume,
-                          device=device, progress=progress)
+                          device=device, progress=progress, noise=noise)
     finally:
         progress.close()
     provenance = {"kind": "hiralign-finetuned", "source_model": str(args.model),
