@@ -59,9 +59,9 @@ def format_eta(seconds: float | None) -> str:
 
 
 def _tasks() -> tuple[str, ...]:
-    from hiralign.degrade import TASKS
+    from hiralign.degrade import ALL_TASKS  # the protocol's tasks and sensor (the captures' own noise)
 
-    return TASKS
+    return ALL_TASKS
 
 
 def _generators() -> tuple[tuple[str, ...], str]:
@@ -225,7 +225,7 @@ class PipelinePanel(QWidget):
 
     def _fill_models(self) -> None:
         self.model_box.clear()
-        shipped = stages.shipped_model(self.task_box.currentText())
+        shipped = stages.shipped_model(self.task_box.currentText(), [t.degraded for t in self.session.targets])
         if shipped is not None:
             self.model_box.addItem(f"shipped: {self.task_box.currentText()}", str(shipped))
         self.model_box.addItem(CHOOSE_MODEL, None)
