@@ -316,3 +316,28 @@ def test_many_bad_files_at_once_each_named_and_no_traceback_in_the_window(qtbot,
     assert not [text for text in shown if "Traceback" in text]
     assert "Traceback" not in window.statusBar().currentMessage()
     assert window.session.targets == [] and window.blocking == []
+
+
+def test_a_full_disk_in_a_stage_names_the_file_and_the_stage_reruns(qtbot, staged, monkeypatch) -> None:
+    import errno
+    import os
+
+    window = staged
+    real_replace = os.replace
+
+    def full_for_target2(src, dst, **kwargs):
+        if Path(dst).parent.name == "proxies" and Path(dst).name.startswith("target2"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", full_for_target2)
+        assert _click(qtbot, window, "proxy") == "failed"
+    message = _one_user_error(window, 0)
+    assert "proxies/target2" in message and "cannot write: No space left on device" in message, message
+    folder = window.runner.run_folder.root
+    assert not [p for p in folder.rglob("*") if ".tmp" in p.name]  # no partial file
+    assert window.session.targets[0].proxy is not None and window.session.targets[1].proxy is None
+    window.errors.close_all()
+    assert _click(qtbot, window, "proxy") == "finished"  # space freed: the stage completes
+    assert all(t.proxy is not None for t in window.session.targets)
