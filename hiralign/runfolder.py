@@ -220,7 +220,9 @@ class RunFolder:
         """
         took = self.acquire() if lock else False
         try:
-            resumed = self._check_or_write(record, clean=lock)
+            # Sweep temporaries only as this process's first holder: another RunFolder of this
+            # process (a GUI job still running) may be writing one right now.
+            resumed = self._check_or_write(record, clean=took and _REGISTRY.count(self._key) == 1)
         except BaseException:
             if took:
                 self.release()

@@ -227,3 +227,15 @@ def test_a_filesystem_without_locks_runs_unprotected_with_a_warning(tmp_path, mo
     with RunFolder(tmp_path / "run") as run:
         assert run.claim(RECORD) is False and run.locked
     assert "does not support locks" in caplog.text
+
+
+def test_a_second_holder_in_the_same_process_leaves_live_temporaries_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    writer = RunFolder(folder)
+    writer.claim(RECORD)
+    live = folder / ".report.a1b2c3d4.tmp.json"  # being written by the first holder's job
+    live.write_text("{")
+    with RunFolder(folder) as other:
+        assert other.claim(RECORD) is True
+    assert live.exists()
+    writer.release()
