@@ -123,6 +123,71 @@ def test_run_all_in_the_window_and_adapt_from_its_exported_config_write_identica
     assert json.loads((gui / "warp.json").read_text()).keys() == json.loads((cli / "warp.json").read_text()).keys()
 
 
+def _counts_capture(path, side=40, bands=8):
+    """A uint16 ENVI capture of 10-bit-like counts with Poisson–Gaussian noise (var = 0.2·μ + 6)."""
+    from scipy.ndimage import gaussian_filter
+
+    from hiralign import io
+
+    rng = np.random.default_rng(5)
+    clean = gaussian_filter(rng.random((side, side, bands)), sigma=(3, 3, 1.5))
+    clean = 20 + 230 * (clean - clean.min()) / (clean.max() - clean.min())
+    noisy = np.clip(np.round(clean + rng.normal(size=clean.shape) * np.sqrt(0.2 * clean + 6)), 0, 1023)
+    cube = Cube((noisy / 65535).astype(np.float32), wavelengths=np.linspace(480, 620, bands), name=path.stem)
+    return io.save(cube, path, dtype="uint16")
+
+
+def _band_agnostic_checkpoint(folder, task):
+    import torch
+
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    args = {"radius": 1, "features": 8, "depth": 2}
+    return save_checkpoint(build_model("spectral_window", 31, 1, **args), folder,
+                           CheckpointConfig(arch="spectral_window", task=task, bands=31, wavelengths=tuple(WL31),
+                                            args=args))
+
+
+def test_a_sensor_run_in_the_window_restores_the_same_counts_as_adapt(qtbot, window, tmp_path):
+    """Both faces: one intensity scale and noise model, restored counts identical, quality in the session."""
+    from hiralign import io
+    from hiralign.cli import main
+    from hiralign.launch import script_arguments
+    from hiralign.warp import WarpConfig
+
+    path = _counts_capture(tmp_path / "capture.hdr")
+    window.session.add_target(io.load(path), path)
+    panel = window.pipeline
+    panel.task_box.setCurrentText("sensor")
+    panel.set_source_model(_band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor"))
+    panel.generator_box.setCurrentText("classic")
+    panel.warp_config = WarpConfig(iterations=4, index="exact", preview_every=2)
+    panel.guides_spin.setValue(1)
+    panel.steps_spin.setValue(3)
+    assert _run_all(qtbot, window) == [(s, "finished") for s in ("proxy", "generate", "warp", "finetune",
+                                                                  "evaluate")], window.errors.history
+    gui = window.runner.run_folder.root
+    target = window.session.targets[0]
+    assert target.quality is not None and target.quality["units"] == "counts"
+
+    from app.run_config import export_run_config
+
+    script = export_run_config(window.session, panel.config(), tmp_path / "export", str(tmp_path / "cli-run"),
+                               launcher="none", processes=1)
+    assert main(script_arguments(script)) == 0
+    cli = tmp_path / "cli-run"
+    for name in ("intensity.json", "noise.json"):
+        assert json.loads((gui / name).read_text()) == json.loads((cli / name).read_text()), name
+    mine, theirs = io.load(gui / "restored" / "capture.hdr"), io.load(cli / "restored" / "capture.hdr")
+    assert mine.metadata["dtype"] == theirs.metadata["dtype"] == "uint16"
+    np.testing.assert_array_equal(mine.data, theirs.data)
+    np.testing.assert_array_equal(target.restored.data, theirs.data)  # what the window shows
+    reports = [json.loads((f / "report.json").read_text()) for f in (gui, cli)]
+    assert reports[0]["quality"] == reports[1]["quality"] == {"capture": target.quality}
+
+
 def _imec_like(tmp_path, real):
     """A 16-band target file: a crop of the IMEC VIS capture when present, else synthetic."""
     from scipy.ndimage import gaussian_filter

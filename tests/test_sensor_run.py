@@ -1,0 +1,202 @@
+"""Real-capture runs through the one pipeline: intensity scale, the sensor's own noise, quality report."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from hiralign import io
+from hiralign.cli import main
+from hiralign.cube import Cube
+
+BANDS = 8
+WL = np.linspace(480.0, 620.0, BANDS)
+#: Poisson–Gaussian noise of the synthetic captures, counts: var = A·μ + B (like the IMEC captures).
+A, B = 0.2, 6.0
+
+
+def _counts_capture(path: Path, seed: int = 0, side: int = 40, peak: float = 250.0) -> Path:
+    """A smooth scene as 10-bit-like counts (peak ``peak``) with Poisson–Gaussian noise, stored as uint16 ENVI."""
+    rng = np.random.default_rng(seed)
+    clean = gaussian_filter(rng.random((side, side, BANDS)), sigma=(3, 3, 1.5))
+    clean = 20 + (peak - 20) * (clean - clean.min()) / (clean.max() - clean.min())
+    noisy = np.clip(np.round(clean + rng.normal(size=clean.shape) * np.sqrt(A * clean + B)), 0, 1023)
+    cube = Cube((noisy / 65535).astype(np.float32), wavelengths=WL, name=path.stem)
+    return io.save(cube, path, dtype="uint16")
+
+
+def _band_agnostic_checkpoint(folder: Path, task: str) -> Path:
+    import torch
+
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    args = {"radius": 1, "features": 8, "depth": 2}
+    model = build_model("spectral_window", 31, 1, **args)
+    return save_checkpoint(model, folder, CheckpointConfig(arch="spectral_window", task=task, bands=31,
+                                                          wavelengths=tuple(np.arange(400, 701, 10.0)), args=args))
+
+
+def _adapt(target: Path, model: Path, out: Path, task: str = "sensor") -> list[str]:
+    return ["adapt", "--target", str(target), "--task", task, "--model", str(model), "--out", str(out),
+            "--mode", "proxy-only", "--steps", "3", "--batch-size", "2", "--patch-size", "16", "--tile", "32",
+            "--overlap", "8", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def sensor_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("sensor")
+    target = _counts_capture(root / "capture.hdr")
+    model = _band_agnostic_checkpoint(root / "sensor-any", "sensor")
+    run = root / "run"
+    assert main(_adapt(target, model, run)) == 0
+    return {"root": root, "target": target, "model": model, "run": run}
+
+
+def test_a_sensor_run_stores_its_scale_and_noise_and_restores_counts_like_the_input(sensor_run):
+    run, target = sensor_run["run"], io.load(sensor_run["target"])
+    from hiralign.intensity import IntensityScale
+    from hiralign.noise import NoiseModel
+
+    scale = IntensityScale.from_dict(json.loads((run / "intensity.json").read_text()))
+    noise = NoiseModel.from_dict(json.loads((run / "noise.json").read_text()))
+    assert scale.mode == "cube" and 150 / 65535 < scale.values[0] < 260 / 65535  # the robust peak, loaded units
+    assert noise.units == "counts" and noise.n_bands == BANDS
+    assert np.median(noise.a) == pytest.approx(A, rel=0.5) and np.median(noise.sigma) > 2  # the capture's own noise
+    # the proxy is on the network's normalised scale (peak near 1), not the capture's (peak 0.004)
+    proxy = io.load(run / "proxies" / "capture.hdr")
+    assert 0.5 < np.percentile(proxy.data, 99.9) < 1.5
+    restored = io.load(run / "restored" / "capture.hdr")
+    assert restored.shape == target.shape
+    np.testing.assert_allclose(restored.wavelengths, target.wavelengths)
+    assert restored.metadata["dtype"] == "uint16"  # counts stay counts
+    counts = restored.data.astype(np.float64) * 65535
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-2)
+    assert counts.min() >= 0 and counts.max() < 1023 and abs(counts.mean() / (target.data.mean() * 65535) - 1) < 0.2
+    report = json.loads((run / "report.json").read_text())
+    assert report["intensity"] == scale.to_dict() and report["noise"]["a"] == list(noise.a)
+    quality = report["quality"]["capture"]
+    assert quality["units"] == "counts" and len(quality["noise"]["sigma_before"]) == BANDS
+    assert quality["seams"]["tile"] == 32 and quality["spectra"]["max_abs_drift_percent"] is not None
+
+
+def test_a_resumed_sensor_run_reads_the_stored_scale_and_noise(sensor_run, monkeypatch):
+    import shutil
+
+    import hiralign.intensity
+    import hiralign.noise
+
+    copy = sensor_run["root"] / "resumed"
+    shutil.copytree(sensor_run["run"], copy)
+    shutil.rmtree(copy / "restored")
+    (copy / "report.json").unlink()
+    stored = json.loads((copy / "intensity.json").read_text())
+    stored["values"] = [2 * v for v in stored["values"]]  # a marker: only a read-back scale has it
+    (copy / "intensity.json").write_text(json.dumps(stored))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a resumed run must not estimate its scale or noise again")
+
+    monkeypatch.setattr(hiralign.noise, "estimate_noise", refuse)
+    monkeypatch.setattr(hiralign.intensity, "scale_for_task", refuse)
+    assert main(_adapt(sensor_run["target"], sensor_run["model"], copy)) == 0
+    report = json.loads((copy / "report.json").read_text())
+    assert report["resumed"] and report["intensity"]["values"] == stored["values"]
+    assert report["noise"] == json.loads((copy / "noise.json").read_text())
+    assert (copy / "restored" / "capture.hdr").is_file()
+
+
+def test_dark_data_with_a_protocol_task_is_normalised_with_the_warning_recorded(tmp_path, capsys):
+    target = _counts_capture(tmp_path / "dark.hdr")
+    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(_adapt(target, model, tmp_path / "run", task="gaussian")) == 0
+    assert any("intensity" in str(w.message) and "full scale" in str(w.message) for w in caught)
+    stored = json.loads((tmp_path / "run" / "intensity.json").read_text())
+    assert stored["mode"] == "cube" and stored["warnings"] and "full scale" in stored["reason"]
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["warnings"] == stored["warnings"] and "noise" not in (report["noise"] or {})
+    assert not (tmp_path / "run" / "noise.json").exists()
+    err = capsys.readouterr().err
+    assert "warning: intensity" in err and "noise σ" in err  # the CLI prints the quality summary
+
+
+def test_preflight_refuses_a_sensor_run_it_cannot_do(tmp_path):
+    from hiralign.config import AdaptConfig
+    from hiralign.errors import PreflightError
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+    from hiralign.stages import preflight
+
+    fixed = save_checkpoint(build_model("compact", BANDS + 2, 1, features=8, depth=2), tmp_path / "fixed",
+                            CheckpointConfig(arch="compact", task="sensor", bands=BANDS + 2,
+                                             wavelengths=tuple(np.linspace(450, 650, BANDS + 2)),
+                                             args={"features": 8, "depth": 2}))
+    rng = np.random.default_rng(0)
+    a = Cube(rng.random((20, 20, BANDS), dtype=np.float32), wavelengths=WL, name="a")
+    b = Cube(rng.random((4, 20, BANDS + 1), dtype=np.float32), wavelengths=np.linspace(480, 620, BANDS + 1), name="b")
+    with pytest.raises(PreflightError) as info:
+        preflight(AdaptConfig(task="sensor", model=str(fixed)), [a, b], ["proxy", "finetune", "restore"],
+                  device="cpu")
+    message = str(info.value)
+    assert "a: the sensor task needs a band-agnostic model" in message
+    assert "b: 4×20 pixels are too few" in message and "one band count" in message
+
+
+def test_degrade_sensor_draws_from_a_noise_file_and_checks_its_task(tmp_path, capsys):
+    from hiralign.commands.degrade import ALL_TASK_NAMES, TASK_NAMES
+    from hiralign.degrade import ALL_TASKS
+    from hiralign.noise import NoiseModel, estimate_noise
+
+    assert ALL_TASK_NAMES == ALL_TASKS and TASK_NAMES + ("sensor",) == ALL_TASKS
+    side = 96
+    yy, xx = np.mgrid[:side, :side] / side
+    clean = 30 + 200 * (0.5 + 0.5 * np.sin(3 * xx + 2 * yy))[..., None] * np.linspace(0.6, 1.0, BANDS)
+    clean_file = io.save(Cube((np.round(clean) / 65535).astype(np.float32), wavelengths=WL, name="clean"),
+                         tmp_path / "clean.hdr", dtype="uint16")
+    model = NoiseModel(sigma=(4.0,) * BANDS, a=(0.3,) * BANDS, b=(8.0,) * BANDS, mean=(100.0,) * BANDS,
+                       scale=(65535.0,) * BANDS, units="counts")
+    (tmp_path / "noise.json").write_text(json.dumps(model.to_dict()))
+    out = tmp_path / "noisy.hdr"
+    assert main(["degrade", str(clean_file), str(out), "--task", "sensor", "--noise", str(tmp_path / "noise.json"),
+                 "--dtype", "input"]) == 0
+    noisy = io.load(out)
+    assert noisy.metadata["dtype"] == "uint16"
+    fitted = estimate_noise(noisy)
+    assert np.median(fitted.a) == pytest.approx(0.3, rel=0.25) and np.median(fitted.b) == pytest.approx(8, rel=0.6)
+    capsys.readouterr()
+    assert main(["degrade", str(clean_file), str(tmp_path / "g.hdr"), "--task", "gaussian", "--noise",
+                 str(tmp_path / "noise.json")]) == 2
+    assert "sensor task only" in capsys.readouterr().err
+
+
+def test_the_default_model_is_band_agnostic_for_sensor_runs_and_off_grid_targets(tmp_path, monkeypatch):
+    import hiralign.resources
+    from hiralign.config import AdaptConfig, default_model_folder
+    from hiralign.errors import ModelError
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    models = tmp_path / "models"
+    wl31 = tuple(np.arange(400, 701, 10.0))
+    save_checkpoint(build_model("compact", 31, 1, features=8, depth=2), models / "gaussian",
+                    CheckpointConfig(arch="compact", task="gaussian", bands=31, wavelengths=wl31,
+                                     args={"features": 8, "depth": 2}))
+    _band_agnostic_checkpoint(models / "gaussian-any", "gaussian")
+    _band_agnostic_checkpoint(models / "sensor-any", "sensor")
+    monkeypatch.setattr(hiralign.resources, "resources_dir", lambda: tmp_path)
+    on_grid = Cube(np.zeros((4, 4, 31), np.float32), wavelengths=np.array(wl31), name="cave")
+    imec = Cube(np.zeros((4, 4, BANDS), np.float32), wavelengths=WL, name="imec")
+    assert default_model_folder("gaussian", [on_grid]) == models / "gaussian"
+    assert default_model_folder("gaussian", [on_grid, imec]) == models / "gaussian-any"
+    assert default_model_folder("gaussian") == models / "gaussian"
+    assert default_model_folder("sensor", [on_grid]) == models / "sensor-any"
+    assert AdaptConfig(task="sensor").model_folder([imec]) == models / "sensor-any"
+    with pytest.raises(ModelError, match="pass --model"):
+        default_model_folder("complex", [imec])
