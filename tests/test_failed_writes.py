@@ -164,10 +164,7 @@ def _inject(monkeypatch: pytest.MonkeyPatch, how: str, saver: str) -> None:
 INJECTIONS = [(how, saver) for how in ("fsync-enospc", "rename-eacces", "midwrite-enospc") for saver in SAVERS
               if how != "midwrite-enospc" or saver in _LIBRARY_WRITERS]
 # Known holes, strict: each turns into a failure ("XPASS") once fixed, so the marker goes too.
-KNOWN_HOLES = {
-    ("midwrite-enospc", "cube-envi"): "hiralign/io/envi_write.py EnviWriter.__exit__: a failing header write "
-                                      "raises before the ExitStack closes, leaving both temporaries",
-}
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("how, saver", [
@@ -303,14 +300,8 @@ def _check_real_failure(outcome: dict, reasons: tuple[str, ...]) -> None:
     assert outcome["after"], outcome
 
 
-TORCH_SAVE_HOLE = pytest.mark.xfail(strict=True, reason=(
-    "hiralign/train.py _save_state: torch.save(state, path) reports a short write as RuntimeError('unexpected "
-    "pos …') without the errno; saving through a Python file object keeps it (torch chains the OSError)"))
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("saver", [pytest.param(s, marks=[TORCH_SAVE_HOLE] if s == "train-state" else [])
-                                   for s in SAVERS])
+@pytest.mark.parametrize("saver", list(SAVERS))
 def test_writes_cut_short_by_the_kernel_keep_the_previous_output(fsize_results, saver) -> None:
     # numpy and tifffile drop the errno of a short write: "only part of the data could be written"
     _check_real_failure(fsize_results[saver], ("File too large", "only part of the data could be written"))

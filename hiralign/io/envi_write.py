@@ -128,8 +128,12 @@ class EnviWriter:
         if kind is None:
             from spectral.io import envi
 
-            report_clipped(self.path, self._clipped, self.plan)
-            envi.write_envi_header(os.fspath(self._tmp_header), envi_header(self.like, self.shape, self.plan))
+            try:
+                report_clipped(self.path, self._clipped, self.plan)
+                envi.write_envi_header(os.fspath(self._tmp_header), envi_header(self.like, self.shape, self.plan))
+            except BaseException as exc:  # a failed header (disk full...) must still remove both temporaries
+                self._stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         # Closing the stack renames data then header on success; removes both on error. The
         # data file's atomic_path was entered last, so it is renamed first.
         self._stack.__exit__(kind, value, traceback)
