@@ -9,8 +9,8 @@ adapted metrics.
   their SAM maps (degrees) on one colour scale.
 
 The table spans the view's width above the plots and is as tall as its rows (it was
-clipped beside the loss plot); the per-band legend sits under its axes, not over the
-low-PSNR band ends; bad bands are gaps.
+clipped beside the loss plot); the per-band curves are named in the plot's title in
+their colours (a legend covered the low-PSNR band ends); bad bands are gaps.
 """
 from __future__ import annotations
 
@@ -32,9 +32,15 @@ from app.session import Session
 from app.views import LAYER_COLOURS
 
 #: Height below which the view scrolls, px (table + note + plots that stay readable).
-MIN_CONTENT_HEIGHT = 470
+MIN_CONTENT_HEIGHT = 440
 METRIC_COLUMNS = ("image", "PSNR (dB)\nsource", "PSNR (dB)\nadapted", "ΔPSNR\n(dB)", "SSIM\nsource",
                   "SSIM\nadapted", "SAM (°)\nsource", "SAM (°)\nadapted")
+
+
+def band_title(name: str) -> str:
+    """The per-band plot's title naming both curves in their colours (HTML)."""
+    return (f"PSNR per band, {name}<br><span style='color:{LAYER_COLOURS['proxy']}'>source</span> vs "
+            f"<span style='color:{LAYER_COLOURS['restored']}'>adapted</span>")
 
 
 class TrainingView(QWidget):
@@ -68,11 +74,6 @@ class TrainingView(QWidget):
         self.band_plot.setLabel("left", "PSNR (dB)")
         self.band_plot.showGrid(x=True, y=True, alpha=0.25)
         self.band_plot.setXRange(400, 700)
-        legend_box = self.detail.addViewBox(row=2, col=0, enableMouse=False, enableMenu=False)
-        legend_box.setFixedHeight(44)
-        self.band_legend = pg.LegendItem(offset=(2, 2), labelTextSize="9pt", brush=(255, 255, 255, 230))
-        self.band_legend.setParentItem(legend_box)
-        self.band_plot.legend = self.band_legend  # PlotItem.plot(name=...) fills it
         self.sam_boxes, self.sam_images = [], []
         for col, title in ((1, "SAM, source (°)"), (2, "SAM, adapted (°)")):
             self.detail.addLabel(title, row=0, col=col, size="9pt")
@@ -95,7 +96,6 @@ class TrainingView(QWidget):
         table_layout.setContentsMargins(0, 0, 0, 0)
         table_layout.addWidget(self.table)
         table_layout.addWidget(self.note)
-        table_layout.addStretch(1)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.loss_plot)
         bottom.addWidget(self.detail)
@@ -106,6 +106,7 @@ class TrainingView(QWidget):
         split.addWidget(table_box)
         split.addWidget(bottom)
         split.setStretchFactor(1, 1)
+        self.split, self._table_box = split, table_box
         # Below MIN_CONTENT_HEIGHT the view scrolls instead of squashing the plots (1024×700).
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
@@ -191,6 +192,12 @@ class TrainingView(QWidget):
         height += sum(self.table.rowHeight(r) for r in range(rows)) or self.table.verticalHeader().defaultSectionSize()
         height += self.table.horizontalScrollBar().sizeHint().height()  # room for it at narrow widths
         self.table.setFixedHeight(height)
+        # The table pane as tall as table and note, the plots get the rest (the splitter
+        # would otherwise split by size hints and leave white space under the rows).
+        needed = self._table_box.sizeHint().height()
+        total = sum(self.split.sizes())
+        if total > needed:
+            self.split.setSizes([needed, total - needed])
 
     # -- drawing -----------------------------------------------------------------------
     def _fill_row(self, row: int, name: str, source: dict, adapted: dict, bold: bool = False) -> None:
@@ -208,6 +215,7 @@ class TrainingView(QWidget):
 
     def _show_detail(self, row: int) -> None:
         self.band_plot.clear()
+        self.band_plot.setTitle("PSNR per band", size="10pt")
         for image in self.sam_images:
             image.clear()
         if not 0 <= row < len(self._rows):
@@ -219,8 +227,10 @@ class TrainingView(QWidget):
         for side, colour in (("source", LAYER_COLOURS["proxy"]), ("adapted", LAYER_COLOURS["restored"])):
             psnr = np.array(metrics[side]["psnr_per_band"], dtype=np.float64)
             psnr[bad] = np.nan  # bad bands are gaps, not drops
-            self.band_plot.plot(wl, psnr, pen=pg.mkPen(colour, width=2), connect="finite",
-                                name=f"{side} ({target.name})")
+            self.band_plot.plot(wl, psnr, pen=pg.mkPen(colour, width=2), connect="finite")
+        # The two curves are named in the title, in their colours: a legend inside the axes
+        # covered the low-PSNR band ends, one below them cost the plot its height.
+        self.band_plot.setTitle(band_title(target.name), size="10pt")
         self.band_plot.enableAutoRange()
         maps = [np.asarray(metrics[side]["sam_map"], dtype=np.float32) for side in ("source", "adapted")]
         high = float(max(np.percentile(m, 99) for m in maps)) or 1.0
