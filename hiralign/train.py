@@ -345,8 +345,10 @@ def _save_state(path: Path, config: TrainConfig, run: _RunState, model, optimize
              "validation": run.validation, "wall_s": run.wall_s, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "patch_rng": patch_gen.get_state(), "degrade_rng": degrade_gen.get_state()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        # through a file object torch chains the OSError of a short write (ENOSPC, EFBIG);
+        # given a path it reports only RuntimeError("unexpected pos …") and the reason is lost
+        torch.save(state, handle)
 
 
 def _load_state(path: Path, config: TrainConfig, model, optimizer, scheduler, patch_gen, degrade_gen) -> _RunState:

@@ -127,6 +127,10 @@ def _half_writer(original: Callable) -> Callable:
                 with open(arg, "wb") as fh:
                     fh.write(b"half a file")
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(arg))
+            name = getattr(arg, "name", None)  # an open file of a temporary (torch.save writes to one)
+            if hasattr(arg, "write") and isinstance(name, str) and TEMP_NAME.match(Path(name).name):
+                arg.write(b"half a file")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
         return original(*args, **kwargs)
 
     return write
