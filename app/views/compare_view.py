@@ -122,8 +122,10 @@ class CompareView(QWidget):
         self.pair_row.setVisible(mode != MODES[0])
         if self.target is None or self.target.proxy is None:
             self.info.setText("Run the Proxy stage to compare proxy and guide RGBs.")
+            self.info.show()
             return
         self.info.setText("" if self.target.guides else "No guides yet: run the Generate stage.")
+        self.info.setVisible(bool(self.info.text()))  # an empty line would only push the images down
         if mode == MODES[0]:
             for col, which in enumerate(IMAGES):
                 self._add_image(col, which, self.rgb(which))
