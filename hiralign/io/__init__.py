@@ -86,16 +86,19 @@ def load(path: str | os.PathLike, *, var: str | None = None,
     """Load a hyperspectral cube, choosing the reader by suffix.
 
     Args:
-        path: an ENVI header or data file, a .mat/.npy/.npz/.tif file, or a CAVE folder.
-        var: MAT/NPZ only: the variable holding the cube, when the file has several.
+        path: an ENVI header or data file, a .mat/.npy/.npz/.tif/.h5/.nc/.lan/.rfl file,
+            or a CAVE folder (suffixes: :data:`CUBE_SUFFIXES`).
+        var: MAT/NPZ/HDF5/NetCDF only: the variable (HDF5: dataset path) holding the cube,
+            when the file has several.
         wavelengths: (B,) band centres (nm, or µm if all < 30) or a string such as
             "420:720:10"; used when the file has none (or invalid ones).
         zero_nonfinite: replace NaN/Inf values by 0 (with a warning) instead of refusing.
         keep_nonfinite: keep NaN/Inf values as they are (for inspection, e.g. ``info``).
 
     Returns:
-        The cube: (H, W, B) float32, integer data divided by its full scale, wavelengths
-        in nm; ``metadata`` records the format, dtype on disk and scaling.
+        The cube: (H, W, B) float32, integer data divided by its full scale (or the
+        file's scale factor), wavelengths in nm, ``mask`` marking the data-ignore-value
+        samples (0 in ``data``); ``metadata`` records the format, dtype on disk and scaling.
 
     Raises:
         MissingFileError: the path (or an ENVI partner file) does not exist.
