@@ -15,9 +15,10 @@ from hiralign.commands._common import add_load_options, emit_json
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "info", help="describe a hyperspectral cube file (JSON)",
-        description="Load a cube (ENVI, MAT, CAVE PNG folder, .npy/.npz, TIFF) and print its shape, "
-                    "stored data type, value range, wavelengths, pseudo-RGB bands, NaN/Inf count, "
-                    "bad bands and the scaling applied, as JSON.")
+        description="Open a cube (ENVI, MAT, CAVE PNG folder, .npy/.npz, TIFF/GeoTIFF, HDF5/NetCDF, "
+                    "ERDAS .lan, AVIRIS .rfl) and print its shape, stored data type, value range, "
+                    "wavelengths, pseudo-RGB bands, NaN/Inf and ignored-value counts, bad bands and the "
+                    "scaling applied, as JSON. Statistics are streamed, so files of any size fit in memory.")
     parser.add_argument("file", help="cube file (or CAVE folder)")
     add_load_options(parser)
     parser.set_defaults(func=run)
