@@ -21,6 +21,7 @@ import numpy as np
 from hiralign.atomic import atomic_path
 from hiralign.cube import Cube
 from hiralign.io.common import RawCube, good_band_list
+from hiralign.io.rows import AxesRows
 from hiralign.io.variables import (
     BBL_NAMES,
     FWHM_NAMES,
@@ -131,16 +132,22 @@ def _h5_value(obj: Any) -> Any:
 def _read_v73(path: Path, name: str, variables: list[Variable]) -> tuple[np.ndarray, list[dict[str, Any]], str]:
     import h5py
 
-    with h5py.File(path, "r") as f:
-        data = np.asarray(f[name][()]).T  # HDF5 lists MATLAB's axes reversed
-        top: dict[str, Any] = {}
-        structs: list[dict[str, Any]] = []
+    f = h5py.File(path, "r")  # stays open while the cube's rows are read (closed with the dataset)
+    dataset = f[name]
+    # HDF5 lists MATLAB's axes reversed: (B, W, H) on disk is the (H, W, B) cube, read by rows.
+    data = AxesRows(dataset, (2, 1, 0)) if dataset.ndim == 3 else np.asarray(dataset[()]).T
+    top: dict[str, Any] = {}
+    structs: list[dict[str, Any]] = []
+    try:
         for vname in _wanted_metadata(variables, name):
             obj = f[vname]
             if isinstance(obj, h5py.Group):
                 structs.append({k: _h5_value(v) for k, v in obj.items() if isinstance(v, h5py.Dataset)})
             else:
                 top[vname] = _h5_value(obj)
+    except BaseException:
+        f.close()
+        raise
     return data, [top, *structs], "v7.3"
 
 
