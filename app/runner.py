@@ -189,7 +189,7 @@ class PipelineRunner(QObject):
         if index is None:
             return  # the target was removed while the stage ran
         if kind == "proxy":
-            session.set_proxy(index, value[1], value[2])
+            session.set_proxy(index, value[1], value[2], value[3] if len(value) > 3 else None)
         elif kind == "guides":
             session.set_guides(index, value[1])
         elif kind == "warps":

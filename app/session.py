@@ -46,6 +46,9 @@ class Target:
             ``transported_rgb``, ``coords``/``displacement`` (H, W, 2), ``diagnostics``.
         restored: the degraded cube restored by the adapted model.
         metrics: evaluation results (see :mod:`app.stages`).
+        intensity: the run's intensity scale s (:class:`hiralign.intensity.IntensityScale`):
+            the proxy and synthesized cubes are on the network's scale x / s, and are shown
+            multiplied back by s so that every layer is on the target's scale.
         quality: the restoration's no-reference quality report
             (:func:`hiralign.quality.quality_report`: noise before/after, method noise,
             spectral drift, seams), as ``report.json`` records it.
@@ -64,6 +67,7 @@ class Target:
     restored: Cube | None = None
     metrics: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
+    intensity: Any = None
     uid: int = dataclasses.field(default_factory=lambda: next(_UIDS))
     _shown: dict[int, Cube] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
@@ -84,15 +88,19 @@ class Target:
                 for j, w in enumerate(self.warps)]
 
     def shown(self, cube: Cube) -> Cube:
-        """``cube`` on this target's bands, for display: a proxy or synthesized cube of a model
-        with another band set is resampled onto the target's wavelengths (cached)."""
-        if cube.n_bands == self.degraded.n_bands:
+        """``cube`` on this target's bands and scale, for display: a proxy or synthesized cube of a
+        model with another band set is resampled onto the target's wavelengths, and one on the
+        network's normalised scale is multiplied back by the run's intensity scale (cached)."""
+        scaled = self.intensity is not None and not self.intensity.is_identity
+        if cube.n_bands == self.degraded.n_bands and not scaled:
             return cube
         key = id(cube.data)  # the session replaces arrays, never edits them; setters clear the cache
         if key not in self._shown:
             from hiralign.bands import resample_bands
+            from hiralign.intensity import denormalise
 
-            self._shown[key] = resample_bands(cube, self.wavelengths)
+            out = cube if cube.n_bands == self.degraded.n_bands else resample_bands(cube, self.wavelengths)
+            self._shown[key] = denormalise(out, self.intensity) if scaled else out
         return self._shown[key]
 
     def layers(self) -> list[tuple[str, Cube]]:
@@ -214,10 +222,11 @@ class Session(QObject):
         self.targets[index].metrics = None
         self.target_updated.emit(index)
 
-    def set_proxy(self, index: int, proxy: Cube, rgb: np.ndarray | None = None) -> None:
-        """A new proxy (and the RGB the run folder stores for it; Γ(proxy) when None)."""
+    def set_proxy(self, index: int, proxy: Cube, rgb: np.ndarray | None = None, intensity: Any = None) -> None:
+        """A new proxy (and the RGB the run folder stores for it; Γ(proxy) when None), on the
+        network's scale x / s for the run's intensity scale ``intensity`` (None: s = 1)."""
         target = self.targets[index]
-        target.proxy = proxy
+        target.proxy, target.intensity = proxy, intensity
         target.proxy_rgb = rgb if rgb is not None else np.clip(proxy.pseudo_rgb(), 0, 1).astype(np.float32)
         target.guides, target.warps = [], []
         target.restored, target.metrics, target.quality = None, None, None

@@ -87,8 +87,9 @@ def _span(progress: Progress, k: int, n: int, prefix: str) -> SubProgress:
 def run_proxy(job: StageRun, items: Sequence[tuple[int, int]], progress: Progress) -> int:
     """p_i = Φ_src(x_i) for every (uid, target index), on the model's bands (Eq. 3).
 
-    Streams ``partial("proxy", (uid, proxy, proxy_rgb))``; returns the number done. The
-    proxies are on the network's normalised scale (target / s), as in ``hiralign adapt``.
+    Streams ``partial("proxy", (uid, proxy, proxy_rgb, intensity scale))``; returns the number
+    done. The proxies are on the network's normalised scale (target / s), as in ``hiralign
+    adapt``; the scale comes along so the window can show them on the target's.
     """
     scale = job.begin()
     device = job.device
@@ -98,7 +99,7 @@ def run_proxy(job: StageRun, items: Sequence[tuple[int, int]], progress: Progres
         proxy, rgb = stages.proxy_item(job.run, job.names[i], job.targets[i], model, ckpt, tiles=job.config.tiles,
                                        device=device, progress=_span(progress, k, len(items), f"{job.names[i]}: "),
                                        scale=scale)
-        progress.partial("proxy", (uid, proxy, rgb))
+        progress.partial("proxy", (uid, proxy, rgb, scale.intensity))
     return len(items)
 
 

@@ -171,6 +171,10 @@ def test_a_sensor_run_in_the_window_restores_the_same_counts_as_adapt(qtbot, win
     gui = window.runner.run_folder.root
     target = window.session.targets[0]
     assert target.quality is not None and target.quality["units"] == "counts"
+    # the proxy trains on the network's scale (peak near 1) but is shown on the capture's (counts)
+    assert 0.5 < np.percentile(target.proxy.data, 99.9) < 1.5
+    shown, observed = np.percentile(target.layer("proxy").data, 99), np.percentile(target.degraded.data, 99)
+    assert abs(shown / observed - 1) < 0.2
 
     from app.run_config import export_run_config
 
