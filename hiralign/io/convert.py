@@ -28,7 +28,7 @@ from hiralign.io.common import (
     resolve_wavelengths,
     warn,
 )
-from hiralign.io.rows import read_rows, row_windows
+from hiralign.io.rows import AxesRows, read_rows, row_windows
 
 #: ENVI header keys holding one value per band: they move with the bands when sorted.
 PER_BAND_HEADER_KEYS = ("band names", "data gain values", "data offset values", "solar irradiance",
@@ -123,25 +123,34 @@ def prepare(raw: RawCube, path: Path, options: LoadOptions) -> Prepared:
                     bad_bands=bad_bands, scaling=scaling, ignore_value=raw.ignore_value, metadata=metadata)
 
 
-def convert_rows(stored: np.ndarray, prep: Prepared) -> tuple[np.ndarray, np.ndarray | None]:
+def convert_rows(stored: np.ndarray, prep: Prepared, private: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows of stored values → (float32 rows in wavelength order, ignored-sample mask or None).
 
     Ignored samples (equal to the data ignore value, compared before scaling so the value
-    is never wrapped into the dtype) are set to 0 in the returned rows.
+    is never wrapped into the dtype) are set to 0 in the returned rows. ``private`` says
+    ``stored`` is a copy nobody else holds (a window read from disk), so float32 rows are
+    converted in place instead of copied once more.
     """
     if prep.order is not None:
-        stored = stored[:, :, prep.order]
-    data = np.array(stored, dtype=np.float32, order="C")  # always a private copy
-    if prep.scaling is not None and prep.scaling["divisor"] != 1.0:
-        data /= np.float32(prep.scaling["divisor"])
+        stored, private = stored[:, :, prep.order], True  # fancy indexing copies
     ignored = None
     if prep.ignore_value is not None:
         ignored = stored == prep.ignore_value
-        if ignored.any():
-            data[ignored] = 0.0
-        else:
-            ignored = None
+        ignored = ignored if ignored.any() else None
+    if private and stored.dtype == np.float32 and stored.flags.c_contiguous and stored.flags.writeable:
+        data = stored
+    else:
+        data = np.array(stored, dtype=np.float32, order="C")
+    if prep.scaling is not None and prep.scaling["divisor"] != 1.0:
+        data /= np.float32(prep.scaling["divisor"])
+    if ignored is not None:
+        data[ignored] = 0.0
     return data, ignored
+
+
+def on_disk(raw: RawCube) -> bool:
+    """Whether ``raw``'s windows are private copies read from disk (see :class:`~hiralign.io.rows.AxesRows`)."""
+    return isinstance(raw.data, AxesRows)
 
 
 def compact_mask(mask: np.ndarray) -> np.ndarray:
@@ -165,7 +174,7 @@ def finish_cube(raw: RawCube, path: Path, options: LoadOptions, name: str | None
     data = np.empty((h, w, b), dtype=np.float32)
     mask: np.ndarray | None = None
     for start, stop in row_windows(h, w * b * 4):
-        rows, ignored = convert_rows(read_rows(raw.data, start, stop), prep)
+        rows, ignored = convert_rows(read_rows(raw.data, start, stop), prep, private=on_disk(raw))
         data[start:stop] = rows
         if ignored is not None:
             if mask is None:
@@ -255,7 +264,7 @@ class LazyCube:
         Raises:
             InputError: NaN/Inf values outside bad bands with ``nonfinite="refuse"``.
         """
-        rows, ignored = convert_rows(read_rows(self._raw.data, start, stop), self.prep)
+        rows, ignored = convert_rows(read_rows(self._raw.data, start, stop), self.prep, private=on_disk(self._raw))
         if nonfinite != "keep":
             finite = np.isfinite(rows)
             if not finite.all():

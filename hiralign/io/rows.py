@@ -49,7 +49,9 @@ class AxesRows:
         key: list[slice] = [slice(None)] * 3
         key[self.axes[0]] = rows
         block = np.asarray(self.source[tuple(key)])
-        out = np.ascontiguousarray(block.transpose(self.axes))  # a private copy in (h, W, B)
+        out = np.ascontiguousarray(block.transpose(self.axes))
+        if not out.flags.owndata:  # still a view into the map (BIP): callers get a private copy
+            out = out.copy()
         self.release()
         return out
 
