@@ -218,3 +218,27 @@ def test_shipped_band_agnostic_models_are_found_by_kind():
         assert getattr(model, "band_agnostic", False)
         out = model(torch.rand(1, 16, 16, 16))
         assert out.shape == (1, 16, 16 * config.scale, 16 * config.scale)
+
+
+def test_haar_noise_estimate_and_smoothed_starts():
+    from hiralign.models.subspace import gaussian_blur, haar_noise_sigma
+
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(2, 3, 64, 64, generator=gen) * torch.tensor([0.01, 0.05, 0.2]).view(1, 3, 1, 1)
+    ratio = haar_noise_sigma(noise + torch.linspace(0, 1, 64).view(1, 1, 1, 64)) / torch.tensor([0.01, 0.05, 0.2])
+    assert ((ratio - 1).abs() < 0.1).all()  # a smooth ramp does not bias the estimate
+    flat = torch.full((1, 2, 9, 9), 0.5)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat)
+    assert gaussian_blur(torch.rand(1, 2, 3, 3), 1.0).shape == (1, 2, 3, 3)  # smaller than the kernel
+    # A smooth rank-2 scene plus noise: both smoothed starts beat the bare projection.
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    clean = torch.einsum("khw,kb->bhw", torch.stack([yy, xx]), torch.rand(2, 20, generator=gen))[None]
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen)
+    errors = {}
+    for start in ("projection", "blur", "adaptive"):
+        with torch.no_grad():
+            out = SubspaceRestorer(rank=4, features=4, depth=2, correction=0, start=start)(noisy)
+        errors[start] = float((out - clean).square().mean())
+    assert errors["blur"] < errors["projection"] and errors["adaptive"] < errors["projection"]
+    with pytest.raises(ConfigError, match="start"):
+        SubspaceRestorer(start="wiener")
