@@ -85,3 +85,10 @@ def test_gui_opener_refuses_a_cube_larger_than_memory_allows(tmp_path: Path, sma
     assert isinstance(cube.metadata["warnings"], list)
     with pytest.raises(Exception, match=r"c.hdr: 32×40×31 is 0.0 GiB as float32, more than the window can hold"):
         load_cube(path, limit=1000)
+
+
+def test_lazy_pseudo_rgb_matches_the_loaded_cube(tmp_path: Path, small_cube: Cube,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save(small_cube, tmp_path / "c.hdr")
+    monkeypatch.setattr(rows_module, "WINDOW_BYTES", 40 * 31 * 4 * 5)  # five rows per window
+    np.testing.assert_array_equal(open_cube(path).pseudo_rgb(), small_cube.pseudo_rgb())

@@ -303,6 +303,19 @@ class LazyCube:
         cube.metadata["warnings"] = list(self.metadata.get("warnings", [])) + [n for n in notes]
         return cube
 
+    def pseudo_rgb(self) -> np.ndarray:
+        """Γ: the (H, W, 3) float32 image of the bands nearest 660/550/470 nm, read by windows."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a 31-band cube without wavelengths: the assumption is the Cube's
+            bands = list(self.like().rgb_band_indices())
+        out = np.empty((self.height, self.width, 3), dtype=np.float32)
+        for start, stop in self.windows():
+            rows, _ = self.read_rows(start, stop, nonfinite="zero")
+            out[start:stop] = rows[:, :, bands]
+        return out
+
     def like(self) -> Cube:
         """A 1×1 cube with this cube's band metadata, for building outputs (``Cube.with_data``)."""
         return Cube(data=np.zeros((1, 1, self.n_bands), np.float32), wavelengths=self.wavelengths, fwhm=self.fwhm,
