@@ -200,3 +200,25 @@ def test_the_default_model_is_band_agnostic_for_sensor_runs_and_off_grid_targets
     assert AdaptConfig(task="sensor").model_folder([imec]) == models / "sensor-any"
     with pytest.raises(ModelError, match="pass --model"):
         default_model_folder("complex", [imec])
+
+
+def test_proxy_restores_a_many_band_cube_on_its_own_bands_and_scale(tmp_path, caplog, capsys):
+    """A band-agnostic model: 72 bands in, 72 out, no resampling; a dark reflectance cube comes back on its scale."""
+    import logging
+
+    rng = np.random.default_rng(3)
+    wl = np.linspace(380, 1050, 72)
+    data = 0.2 * gaussian_filter(rng.random((24, 24, 72)), sigma=(2, 2, 3))  # peak ≈ 0.1: normalised, with a warning
+    path = io.save(Cube(data.astype(np.float32), wavelengths=wl, name="muufl_like"), tmp_path / "muufl_like.hdr")
+    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["proxy", str(path), "--model", str(model), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    messages = [r.getMessage() for r in caplog.records] + [str(w.message) for w in caught]
+    assert not any("resampl" in m for m in messages) and any("intensity" in m for m in messages)
+    report = json.loads(capsys.readouterr().out)
+    assert report["proxies"][0]["shape"] == [24, 24, 72] and report["proxies"][0]["intensity"]["mode"] == "cube"
+    proxy = io.load(tmp_path / "out" / "muufl_like.hdr")
+    np.testing.assert_allclose(proxy.wavelengths, wl)
+    # the tiny model starts as the identity: on the input's scale again, not the normalised one
+    np.testing.assert_allclose(proxy.data, data, rtol=1e-4, atol=1e-6)
