@@ -242,3 +242,14 @@ def test_haar_noise_estimate_and_smoothed_starts():
     assert errors["blur"] < errors["projection"] and errors["adaptive"] < errors["projection"]
     with pytest.raises(ConfigError, match="start"):
         SubspaceRestorer(start="wiener")
+
+
+def test_normalised_subspace_restorer_is_scale_equivariant():
+    model = SubspaceRestorer(features=6, depth=3, correction=0, start="adaptive", normalise=True)
+    torch.nn.init.normal_(model.tail.weight, std=0.05)  # a non-zero CNN output
+    x = torch.rand(2, 12, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model(0.004 * x), 0.004 * model(x), rtol=1e-3, atol=1e-7)  # dark 10-bit data
+        plain = SubspaceRestorer(features=6, depth=3, correction=0, start="adaptive")
+        plain.load_state_dict(model.state_dict())
+        assert not torch.allclose(plain(0.004 * x), 0.004 * plain(x), rtol=1e-3, atol=1e-7)

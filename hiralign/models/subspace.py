@@ -114,6 +114,10 @@ class SubspaceRestorer(nn.Module):
         correction_depth: its conv layers.
         start: training-free start of the eigen-image estimate (:data:`STARTS`; denoising only).
         smooth: σ in pixels of the start's Gaussian blur.
+        normalise: feed the CNN the eigen-images divided by their standard deviation s (one
+            number per sample) and scale its output by s — scale-equivariant, so inputs of
+            any intensity look alike to it; measured to learn ≈10× faster than the fixed 1/√B
+            scaling (False, the ``gaussian-any`` model of docs/models.md).
 
     Shapes:
         input (N, B, h, w) → output (N, B, h·scale, w·scale), any B ≥ 1.
@@ -123,8 +127,10 @@ class SubspaceRestorer(nn.Module):
 
     def __init__(self, bands: int = 31, scale: int = 1, rank: int = 8, features: int = 64, depth: int = 8,
                  unshuffle: int | None = None, correction: int = 16, correction_radius: int = 2,
-                 correction_depth: int = 3, start: str = "projection", smooth: float = 1.0) -> None:
+                 correction_depth: int = 3, start: str = "projection", smooth: float = 1.0,
+                 normalise: bool = False) -> None:
         super().__init__()
+        self.normalise = bool(normalise)
         if start not in STARTS or not smooth > 0:
             raise ConfigError(f"subspace restorer: start must be one of {', '.join(STARTS)} and smooth > 0; "
                               f"got start={start!r}, smooth={smooth}")
@@ -162,7 +168,12 @@ class SubspaceRestorer(nn.Module):
         root = math.sqrt(bands)
         # (N, k, h, w) eigen-images at a B-independent scale.
         eigen = torch.einsum("nbk,nbhw->nkhw", basis, x - mean) / root
-        residual = self.shuffle(self.tail(self.body(self.fold(eigen))))  # (N, k, h·s, w·s)
+        if self.normalise:
+            with torch.no_grad():
+                spread = eigen.flatten(1).std(dim=1).clamp_min(1e-8)[:, None, None, None]
+            residual = self.shuffle(self.tail(self.body(self.fold(eigen / spread)))) * spread
+        else:
+            residual = self.shuffle(self.tail(self.body(self.fold(eigen))))  # (N, k, h·s, w·s)
         if self.scale == 1:
             base = mean + torch.einsum("nbk,nkhw->nbhw", basis, self._start(eigen)) * root
         else:
@@ -188,8 +199,9 @@ class SubspaceRestorer(nn.Module):
 
 def subspace(bands: int = 31, scale: int = 1, rank: int = 8, features: int = 64, depth: int = 8,
              unshuffle: int | None = None, correction: int = 16, correction_radius: int = 2,
-             correction_depth: int = 3, start: str = "projection", smooth: float = 1.0) -> SubspaceRestorer:
+             correction_depth: int = 3, start: str = "projection", smooth: float = 1.0,
+             normalise: bool = False) -> SubspaceRestorer:
     """ARCHS factory of :class:`SubspaceRestorer`."""
     return SubspaceRestorer(bands=bands, scale=scale, rank=rank, features=features, depth=depth,
                             unshuffle=unshuffle, correction=correction, correction_radius=correction_radius,
-                            correction_depth=correction_depth, start=start, smooth=smooth)
+                            correction_depth=correction_depth, start=start, smooth=smooth, normalise=normalise)
