@@ -22,12 +22,10 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QCursor
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,17 +33,10 @@ from PySide6.QtWidgets import (
 
 from app.session import Target
 from app.views import stretch_levels
-from hiralign.cube import RGB_WAVELENGTHS_NM, Cube
+from app.views.band_controls import RGB_PRESETS, BandControls, Choice, fixed_combo
+from hiralign.cube import Cube
 
-#: Band-combination presets (R, G, B) in nm; offered when the cube covers them.
-RGB_PRESETS: dict[str, tuple[float, float, float]] = {
-    "Γ pseudo-RGB 660/550/470 nm": RGB_WAVELENGTHS_NM,
-    "True colour 640/545/460 nm": (640.0, 545.0, 460.0),
-    "Colour infrared 860/650/550 nm": (860.0, 650.0, 550.0),
-    "SWIR 2200/1650/850 nm": (2200.0, 1650.0, 850.0),
-}
-#: A preset is offered when each of its wavelengths lies within this many nm of the cube's range.
-PRESET_TOLERANCE_NM = 25.0
+__all__ = ["RGB_PRESETS", "CubeView", "SidePanel", "auto_beside", "describe_layer", "next_step"]
 #: Choices of the "Beside" box besides the layer labels.
 BESIDE_AUTO, BESIDE_NONE = "auto", "nothing"
 #: What each layer is, for the panel titles and the hint line.
@@ -179,24 +170,15 @@ class CubeView(QWidget):
 
     # -- construction ------------------------------------------------------------------
     def _build_controls(self) -> None:
-        def combo(tip: str, chars: int) -> QComboBox:
-            box = QComboBox(toolTip=tip)
-            # Fixed by content length, not by the longest item: long names elide, the row holds at 1024 px.
-            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(chars)
-            return box
-
-        self.layer_box = combo("Layer of the current target to display", 8)
-        self.beside_box = combo("Layer shown beside it, same bands, zoom and levels (auto: restored, else "
-                                "proxy, else clean reference)", 8)
-        self.mode_box = QComboBox(toolTip="RGB composite of three bands, or one band")
-        self.mode_box.addItems(["RGB composite", "Single band"])
-        self.preset_box = combo("Band combination presets (wavelengths in nm)", 15)
-        self.channel_boxes = [combo(f"{name} channel band", 8) for name in ("Red", "Green", "Blue")]
-        self.band_slider = QSlider(Qt.Orientation.Horizontal, toolTip="Band shown in single-band mode")
-        self.band_slider.setMinimumWidth(120)
-        self.band_label = QLabel("— nm")
-        self.band_label.setMinimumWidth(self.band_label.fontMetrics().horizontalAdvance("0000.0 nm  (band 000/000)"))
+        # Fixed by content length, not by the longest item: long names elide, the rows hold at 1024 px.
+        self.layer_box = fixed_combo("Layer of the current target to display", 8)
+        self.beside_box = fixed_combo("Layer shown beside it, same bands, zoom and levels (auto: restored, else "
+                                      "proxy, else clean reference)", 8)
+        self.bands = BandControls(self)
+        self.mode_box, self.preset_box = self.bands.mode_box, self.bands.preset_box
+        self.channel_boxes, self.band_slider, self.band_label = (self.bands.channel_boxes, self.bands.band_slider,
+                                                                 self.bands.band_label)
+        self.channel_row, self.band_row = self.bands.channel_row, self.bands.band_row
         self.fit_button = QToolButton(text="Fit", toolTip="Fit the image to the view (Ctrl+0); right-click the "
                                       "image for more")
         self.stretch_button = QPushButton("Stretch 2–98 %", toolTip="Set the display levels to the 2nd–98th "
@@ -226,7 +208,7 @@ class CubeView(QWidget):
         self.roi.setZValue(10)
         self._frame: tuple[int, int] | None = None
         #: Display choice per target uid: (mode index, R/G/B band indices, single band).
-        self._choices: dict[int, tuple[int, tuple[int, ...], int]] = {}
+        self._choices: dict[int, Choice] = {}
         self._shown_uid: int | None = None
 
     def _build_layout(self) -> None:
@@ -240,24 +222,7 @@ class CubeView(QWidget):
         row2.addWidget(self.mode_box)
         row2.addWidget(self.preset_box, 1)
         row2.addWidget(self.stretch_button)
-        # Row 3 holds the channel pickers in RGB mode and the band slider in single-band mode:
-        # both in one row did not fit at 1024 px and squashed the slider to a handle.
-        self.channel_row = QWidget()
-        channels = QHBoxLayout(self.channel_row)
-        channels.setContentsMargins(0, 0, 0, 0)
-        for name, box in zip("RGB", self.channel_boxes):
-            label = QLabel(name)
-            label.setStyleSheet(f"color: {dict(R='#c00000', G='#008000', B='#0000c0')[name]}; font-weight: bold")
-            channels.addWidget(label)
-            channels.addWidget(box)
-        channels.addStretch(1)
-        self.band_row = QWidget()
-        band = QHBoxLayout(self.band_row)
-        band.setContentsMargins(0, 0, 0, 0)
-        band.addWidget(QLabel("Band"))
-        band.addWidget(self.band_slider, 1)
-        band.addWidget(self.band_label)
-        self.band_row.hide()
+        # Row 3: the R/G/B pickers in RGB mode, the band slider in single-band mode.
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(3)
@@ -271,11 +236,7 @@ class CubeView(QWidget):
     def _connect(self) -> None:
         self.layer_box.currentIndexChanged.connect(self._on_layer_changed)
         self.beside_box.currentIndexChanged.connect(lambda _i: self._refresh_image() if not self._building else None)
-        self.mode_box.currentIndexChanged.connect(self._on_mode_changed)
-        self.preset_box.currentIndexChanged.connect(self._apply_preset)
-        for box in self.channel_boxes:
-            box.currentIndexChanged.connect(self._on_channel_changed)
-        self.band_slider.valueChanged.connect(self._on_band_changed)
+        self.bands.changed.connect(self._refresh_image)
         self.stretch_button.clicked.connect(self.stretch)
         self.fit_button.clicked.connect(self.fit)
         self.fit_action.triggered.connect(self.fit)
@@ -328,9 +289,7 @@ class CubeView(QWidget):
         return index >= 0
 
     def displayed_bands(self) -> list[int]:
-        if self.mode_box.currentIndex() == 0:
-            return [max(box.currentIndex(), 0) for box in self.channel_boxes]
-        return [self.band_slider.value()]
+        return self.bands.bands()
 
     def displayed_wavelengths(self) -> list[float]:
         if self.cube is None:
@@ -402,9 +361,9 @@ class CubeView(QWidget):
         uid = self.target.uid if self.target is not None else None
         target_changed, self._shown_uid = uid != self._shown_uid, uid
         if not same_bands:
-            self._populate_band_controls()
+            self.bands.set_cube(cube)
         if target_changed and uid in self._choices:
-            self._restore_choice(*self._choices[uid])  # each target keeps its own bands and mode
+            self.bands.restore(*self._choices[uid])  # each target keeps its own bands and mode
         # Fit when the picture's frame changed (another cube, not just another layer): the
         # user's zoom survives switching layers, a new cube never opens in a corner.
         frame = self.target.reference_shape() if self.target is not None else None
@@ -417,97 +376,6 @@ class CubeView(QWidget):
         label = self.beside_layer()
         side = self.target.layer(label) if (self.target is not None and label) else None
         return side is self.side_cube
-
-    def _populate_band_controls(self) -> None:
-        self._building = True
-        for box in self.channel_boxes:
-            box.clear()
-        self.preset_box.clear()
-        if self.cube is not None:
-            wl = self.cube.wavelengths_or_default()
-            items = [f"{w:.1f} nm" for w in wl]
-            for box in self.channel_boxes:
-                box.addItems(items)
-            lo, hi = wl.min() - PRESET_TOLERANCE_NM, wl.max() + PRESET_TOLERANCE_NM
-            for name, triple in RGB_PRESETS.items():
-                if all(lo <= t <= hi for t in triple):
-                    self.preset_box.addItem(name, triple)
-                    self.preset_box.setItemData(self.preset_box.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
-            self.preset_box.addItem("Custom")
-            self.band_slider.setRange(0, self.cube.n_bands - 1)
-            self.band_slider.setValue(self.cube.band_index(550.0) if self.cube.n_bands > 3 else 0)
-            for box, band in zip(self.channel_boxes, self.cube.rgb_band_indices()):
-                box.setCurrentIndex(band)
-        self._building = False
-        self._update_band_label()
-
-    def _apply_preset(self) -> None:
-        triple = self.preset_box.currentData()
-        self.preset_box.setToolTip(f"Band combination preset: {self.preset_box.currentText()}")
-        if self._building or self.cube is None or triple is None:
-            return
-        self._building = True
-        for box, band in zip(self.channel_boxes, self.cube.rgb_band_indices(triple)):
-            box.setCurrentIndex(band)
-        self._building = False
-        self.mode_box.setCurrentIndex(0)
-        self._refresh_image()
-
-    def _on_channel_changed(self) -> None:
-        if self._building:
-            return
-        self._building = True
-        self._match_preset()
-        self._building = False
-        self.mode_box.setCurrentIndex(0)
-        self._refresh_image()
-
-    def _match_preset(self) -> None:
-        """Select the preset the R/G/B bands match, else "Custom" (call with ``_building`` set)."""
-        chosen = [box.currentIndex() for box in self.channel_boxes]
-        match = self.preset_box.count() - 1
-        for i in range(self.preset_box.count()):
-            triple = self.preset_box.itemData(i)
-            if triple is not None and self.cube is not None and list(self.cube.rgb_band_indices(triple)) == chosen:
-                match = i
-                break
-        self.preset_box.setCurrentIndex(match)
-
-    def _restore_choice(self, mode: int, channels: tuple[int, ...], band: int) -> None:
-        """Show a target as it was last shown: mode, R/G/B bands, single band."""
-        if self.cube is None or max(*channels, band) >= self.cube.n_bands:
-            return
-        self._building = True
-        for box, index in zip(self.channel_boxes, channels):
-            box.setCurrentIndex(index)
-        self.band_slider.setValue(band)
-        self._match_preset()
-        self.mode_box.setCurrentIndex(mode)
-        self._building = False
-        self._on_mode_changed()
-        self._update_band_label()
-
-    def _on_mode_changed(self) -> None:
-        single = self.mode_box.currentIndex() == 1
-        self.channel_row.setVisible(not single)
-        self.band_row.setVisible(single)
-        self._refresh_image()
-
-    def _on_band_changed(self) -> None:
-        self._update_band_label()
-        if self._building:
-            return
-        if self.mode_box.currentIndex() != 1:
-            self.mode_box.setCurrentIndex(1)  # refreshes the image
-        else:
-            self._refresh_image()
-
-    def _update_band_label(self) -> None:
-        if self.cube is None:
-            self.band_label.setText("— nm")
-            return
-        b = self.band_slider.value()
-        self.band_label.setText(f"{self.cube.wavelengths_or_default()[b]:.1f} nm  (band {b + 1}/{self.cube.n_bands})")
 
     def _band_data(self, cube: Cube, bands: list[int]) -> np.ndarray:
         """The displayed bands of ``cube`` (by wavelength when its bands differ from the main cube's)."""
@@ -540,9 +408,7 @@ class CubeView(QWidget):
             self.side_image.setImage(self._band_data(self.side_cube, bands), autoLevels=False)
             self.side_image.setRect(QRectF(0, 0, ref_w, ref_h))
         self.side.show(self.graphics.ci, label)
-        self._choices[self.target.uid] = (self.mode_box.currentIndex(),
-                                          tuple(box.currentIndex() for box in self.channel_boxes),
-                                          self.band_slider.value())
+        self._choices[self.target.uid] = self.bands.choice()
         self.title.setText(self.current_layer() if label else "")
         self.stretch()
         if autorange:
