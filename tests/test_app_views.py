@@ -201,8 +201,13 @@ def test_geometry_and_docks_are_remembered_and_reset(qtbot, tmp_path):
 
 
 def test_help_offers_the_user_guide_and_every_shortcut(window):
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
     guide = window.show_user_guide()
     assert "Desktop application" in guide.browser.toPlainText()
+    image = guide.browser.loadResource(QTextDocument.ResourceType.ImageResource.value, QUrl("screenshots/window.png"))
+    assert not image.isNull()  # the screenshots show offline
     guide.close()
     dialog = window.show_shortcuts()
     rows = {dialog.table.item(i, 0).text(): dialog.table.item(i, 1).text() for i in range(dialog.table.rowCount())}
