@@ -16,12 +16,14 @@ from hiralign.patches import BandLayouts, BandLayoutSampler
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"spectral_window": {"features": 8, "depth": 3}, "subspace": {"features": 8, "depth": 3, "correction": 4}}
+#: The settings of the shipped subspace models, small.
+SHIPPED = {"features": 8, "depth": 3, "correction": 0, "start": "adaptive", "normalise": True, "leaky": True}
 
 
-@pytest.mark.parametrize("arch", sorted(SMALL))
+@pytest.mark.parametrize("arch, args", [(a, SMALL[a]) for a in sorted(SMALL)] + [("subspace", SHIPPED)])
 @pytest.mark.parametrize("scale", [1, 4])
-def test_one_model_takes_any_band_count(arch, scale):
-    model = build_model(arch, 31, scale, **SMALL[arch])
+def test_one_model_takes_any_band_count(arch, args, scale):
+    model = build_model(arch, 31, scale, **args)
     assert getattr(model, "band_agnostic", False) is True
     for bands in (1, 3, 16, 31, 72):
         x = torch.rand(2, bands, 12, 10)

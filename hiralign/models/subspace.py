@@ -117,7 +117,10 @@ class SubspaceRestorer(nn.Module):
         normalise: feed the CNN the eigen-images divided by their standard deviation s (one
             number per sample) and scale its output by s — scale-equivariant, so inputs of
             any intensity look alike to it; measured to learn ≈10× faster than the fixed 1/√B
-            scaling (False, the ``gaussian-any`` model of docs/models.md).
+            scaling (False).
+        leaky: LeakyReLU(0.1) instead of ReLU in the CNN. With ReLU, every unit of the last
+            hidden layer was dead (≤ 0 on every input) after 200 pretraining steps, which cut
+            the zero-initialised tail off from all gradient: the CNN never learned.
 
     Shapes:
         input (N, B, h, w) → output (N, B, h·scale, w·scale), any B ≥ 1.
@@ -128,7 +131,7 @@ class SubspaceRestorer(nn.Module):
     def __init__(self, bands: int = 31, scale: int = 1, rank: int = 8, features: int = 64, depth: int = 8,
                  unshuffle: int | None = None, correction: int = 16, correction_radius: int = 2,
                  correction_depth: int = 3, start: str = "projection", smooth: float = 1.0,
-                 normalise: bool = False) -> None:
+                 normalise: bool = False, leaky: bool = False) -> None:
         super().__init__()
         self.normalise = bool(normalise)
         if start not in STARTS or not smooth > 0:
@@ -143,10 +146,12 @@ class SubspaceRestorer(nn.Module):
         self.bands, self.scale, self.rank, self.unshuffle = int(bands), int(scale), int(rank), unshuffle
         up = unshuffle * scale
         self.fold = nn.PixelUnshuffle(unshuffle) if unshuffle > 1 else nn.Identity()
-        layers: list[nn.Module] = [nn.Conv2d(rank * unshuffle * unshuffle, features, 3, padding=1),
-                                   nn.ReLU(inplace=True)]
+        def act() -> nn.Module:
+            return nn.LeakyReLU(0.1, inplace=True) if leaky else nn.ReLU(inplace=True)
+
+        layers: list[nn.Module] = [nn.Conv2d(rank * unshuffle * unshuffle, features, 3, padding=1), act()]
         for _ in range(depth - 2):
-            layers += [nn.Conv2d(features, features, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(features, features, 3, padding=1), act()]
         self.body = nn.Sequential(*layers)
         self.tail = nn.Conv2d(features, rank * up * up, 3, padding=1)
         self.shuffle = nn.PixelShuffle(up) if up > 1 else nn.Identity()
@@ -200,8 +205,9 @@ class SubspaceRestorer(nn.Module):
 def subspace(bands: int = 31, scale: int = 1, rank: int = 8, features: int = 64, depth: int = 8,
              unshuffle: int | None = None, correction: int = 16, correction_radius: int = 2,
              correction_depth: int = 3, start: str = "projection", smooth: float = 1.0,
-             normalise: bool = False) -> SubspaceRestorer:
+             normalise: bool = False, leaky: bool = False) -> SubspaceRestorer:
     """ARCHS factory of :class:`SubspaceRestorer`."""
     return SubspaceRestorer(bands=bands, scale=scale, rank=rank, features=features, depth=depth,
                             unshuffle=unshuffle, correction=correction, correction_radius=correction_radius,
-                            correction_depth=correction_depth, start=start, smooth=smooth, normalise=normalise)
+                            correction_depth=correction_depth, start=start, smooth=smooth, normalise=normalise,
+                            leaky=leaky)
