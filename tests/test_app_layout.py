@@ -228,3 +228,25 @@ def test_a_long_warp_read_out_does_not_widen_the_window(demo_window):
     assert window.findChild(QDockWidget, "Target set").width() >= 179
     assert layout_problems(window) == []
     window.tabs.setCurrentIndex(0)
+
+
+def test_a_real_imec_capture_opens_explained_and_laid_out(demo_window, qtbot, tmp_path):
+    from conftest import shared_file
+
+    window = demo_window
+    path = shared_file("envi", "VIS_leaves_FD1_FN0_original.hdr")
+    before = len(window.session.targets)
+    window.open_paths([path])
+    qtbot.waitUntil(lambda: len(window.session.targets) == before + 1 and not window.jobs.busy, timeout=60000)
+    window.session.set_current(before)
+    window.tabs.setCurrentWidget(window.cube_view)
+    window._on_pixel_clicked(120, 260, False)
+    # The loader's note about the dark 16-bit data reaches the window, and the plot says so.
+    qtbot.waitUntil(lambda: any(path.name in m for m in window.messages.messages()), timeout=5000)
+    assert "dark data" in window.spectrum.note
+    problems = []
+    for width, height in SIZES:
+        _settle(window, width, height)
+        problems += [f"{width}×{height}: {p}" for p in layout_problems(window)]
+        assert window.grab().save(str(tmp_path / f"imec_{width}x{height}.png"))
+    assert problems == []
