@@ -2,13 +2,15 @@
 
     python -m app.screenshots --out docs/screenshots            # the embedded demo, 1366×768
     python -m app.screenshots --capture ../shared/data/envi/VIS_leaves_FD1_FN0_original.hdr
+    python -m app.screenshots --captures-only --capture ../shared/data/remote/salton_sea_roi.mat
     python -m app.screenshots --demo DIR --model CKPT --steps 100 --size 1920x1080
 
 The script opens the demo target set and saves the first screen a new user sees
 (``first_screen.png``), presses *Run all* (proxy → generate → warp → finetune → evaluate
 through the real workers), clicks and pins pixels, draws an ROI, picks a guide pixel in
-the warp view, and saves one PNG per view; with ``--capture`` it then opens that real
-capture and saves ``capture.png``. It prints the wall time and the largest event-loop
+the warp view, and saves one PNG per view; with ``--capture`` it then opens each real
+capture and saves ``capture_<file stem>.png`` (``--captures-only``: just those, no demo
+run). It prints the wall time and the largest event-loop
 stall of every stage as JSON, so the same command measures how a full run behaves.
 """
 from __future__ import annotations
@@ -35,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", default=None, help="generator name (default: the panel's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", default="1366x768", help="window size WxH (default: a common laptop screen)")
-    parser.add_argument("--capture", type=Path, default=None,
-                        help="a real capture to open after the run and save as capture.png")
+    parser.add_argument("--capture", type=Path, nargs="+", default=[], metavar="PATH",
+                        help="real captures to open after the run, each saved as capture_<stem>.png")
+    parser.add_argument("--captures-only", action="store_true",
+                        help="skip the demo run: open the --capture files in a fresh window and save them")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
     return parser
 
@@ -70,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if time.monotonic() - start > args.timeout:
                 raise SystemExit(f"screenshots: timed out waiting for {what}")
 
+    if args.captures_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        written = [shoot_capture(window, path, args.out / f"capture_{path.stem}.png", pump) for path in args.capture]
+        print(json.dumps({"screenshots": [str(p) for p in written]}, indent=2))
+        window.close()
+        return 0
     started = time.monotonic()
     window.warm_up()
     demo = load_demo(args.demo or DEMO_DIR)
@@ -105,8 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     written = first + shoot_views(window, out, pump)
-    if args.capture is not None:
-        written.append(shoot_capture(window, args.capture, out / "capture.png", pump))
+    written += [shoot_capture(window, path, out / f"capture_{path.stem}.png", pump) for path in args.capture]
     report = {"targets": len(window.session.targets), "task": demo.task,
               "stages": window.runner.timings, "warm_up_max_stall_ms": round(warm_up_stall, 1),
               "max_stall_ms_during_stages": round(max(t["max_stall_ms"] for t in window.runner.timings.values()), 1),
@@ -117,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def save_window(widget, path: Path) -> Path:
-    """A widget (the whole window by default use) as a PNG, after pending layout and paint events."""
+    """A widget (usually the whole window) as a PNG, after pending layout and paint events."""
     from PySide6.QtWidgets import QApplication
 
     for _ in range(5):
