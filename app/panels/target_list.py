@@ -55,6 +55,9 @@ class TargetList(QListWidget):
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.setSpacing(2)
         self.setWordWrap(True)
+        # wrapped items follow the panel's width; a horizontal scrollbar would cut them off at 1024 px
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setToolTip("Target set: the degraded cubes to adapt to. Right-click for more.")
         self.customContextMenuRequested.connect(self._context_menu)
