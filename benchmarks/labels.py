@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=0, help="centred crop side (0: whole 256² scenes)")
     parser.add_argument("--sources", nargs="+", default=["model", "ensemble", "bm4d", "blend"])
     parser.add_argument("--transforms", type=int, default=8, help="dihedral transforms of the ensemble")
-    parser.add_argument("--blend-weight", type=float, default=0.5, help="model share of the blend")
+    parser.add_argument("--blend-weight", type=float, default=0.25, help="model share of the blend")
     parser.add_argument("--generators", nargs="*", default=[], help="e.g. patchnn cleanprior exact classic")
     parser.add_argument("--synth-from", nargs="+", default=["model"], help="proxy sources the generators use")
     parser.add_argument("--guides", type=int, default=1, help="views per proxy for the synthesized rows")
