@@ -11,9 +11,10 @@ from pathlib import Path
 
 from hiralign.cube import Cube
 from hiralign.progress import Progress
+from hiralign.resources import demo_dir
 
-#: The demo shipped beside the ``app`` package.
-DEMO_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo"
+#: The shipped demo (beside the package in a checkout, under <prefix>/share once installed).
+DEMO_DIR = demo_dir()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,19 @@ from hiralign.errors import ModelError
 
 
 def resources_dir() -> Path:
-    """The folder holding ``models/`` and ``demo/``."""
+    """The folder holding ``models/`` and ``demo/``.
+
+    A PyInstaller bundle's data folder; else ``resources/`` beside the package (a source
+    checkout or an editable install); else ``<prefix>/share/hiralign/resources``, where
+    ``pip install .`` puts them (``setup.py``'s data files).
+    """
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[1] / "resources"
+    checkout = Path(__file__).resolve().parents[1] / "resources"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "hiralign" / "resources"
 
 
 #: Suffix of the folders of the shipped band-agnostic models (``models/<task>-any/``).
