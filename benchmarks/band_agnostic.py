@@ -107,9 +107,12 @@ def score_set(run, clean: list, task: str) -> dict:
 
 def many_band(run, task: str) -> list[dict]:
     """Run on the many-band cubes: shape, finiteness, time, rough PSNR against the scaled original."""
-    from hiralign.degrade import degrade_cube
+    import torch.nn.functional as F
+
+    from hiralign.degrade import crop_to_scale, degrade_cube, scale_factor
     from hiralign.evaluate import score_cube
 
+    scale = scale_factor(task)
     rows = []
     for rel in MANY:
         path = DATA / rel
@@ -117,10 +120,14 @@ def many_band(run, task: str) -> list[dict]:
             continue
         cube = load_quiet(path)
         cube = cube.with_data((cube.data / max(float(np.percentile(cube.data, 99.9)), 1e-6)).astype(np.float32))
+        cube = crop_to_scale(cube, task)
         observed = degrade_cube(cube, task, 0)
         started = time.perf_counter()
         restored = run(observed)
         seconds = time.perf_counter() - started
+        if scale > 1:  # the observation's score is that of its bicubic up-sampling
+            up = F.interpolate(observed.to_torch()[None], scale_factor=scale, mode="bicubic")[0]
+            observed = cube.with_data(up.permute(1, 2, 0).numpy())
         rows.append({"cube": path.name, "shape": list(cube.shape), "same_shape": restored.shape == cube.shape,
                      "finite": bool(np.isfinite(restored.data).all()), "seconds": round(seconds, 2),
                      "psnr_observed": round(score_cube(observed, cube).psnr, 2),
