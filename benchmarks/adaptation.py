@@ -206,10 +206,12 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
 
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
-                  out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None) -> dict:
-    work = out / f"{task}-{set_name}" / (f"labels-{labels}" if labels != "model" else "")
+                  out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
+                  crop: int = 0) -> dict:
+    tag = f"{set_name}-{crop}" if crop else set_name
+    work = out / f"{task}-{tag}" / (f"labels-{labels}" if labels != "model" else "")
     work.mkdir(parents=True, exist_ok=True)
-    clean = [crop_to_scale(c, task) for c in load_set(set_name)]
+    clean = [crop_to_scale(c, task) for c in load_set(set_name, crop)]
     observed_dir = work / "observed"
     targets, clean_paths = [], []
     for c in clean:
@@ -231,7 +233,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     results["source"]["wall_s"] = round(time.perf_counter() - start, 1)
     _done("source", results["source"])
     bm4d_cache = bm4d_cache or out / "bm4d"
-    cache = bm4d_cache / f"{task}-{set_name}"
+    cache = bm4d_cache / f"{task}-{tag}"
     baseline_rows(task, rows, observed, clean, cache, results)
     proxies_from = None
     if any(r not in ("source", "bm4d", "bicubic", "control", "upper-bound") for r in rows):
@@ -361,6 +363,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch/FAISS threads (0: torch's default); 1 when two benchmarks share 2 cores")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks that the script runs")
+    parser.add_argument("--crop", type=int, default=0, help="centred crop side of every scene (0: whole scenes)")
     parser.add_argument("--render", nargs="+", default=None, metavar="RESULTS_JSON",
                         help="only print the tables of earlier runs' results.json files (in this order)")
     args = parser.parse_args()
@@ -387,9 +390,10 @@ def main() -> None:
     for task in args.tasks:
         for set_name in args.sets:
             print(f"== {task} on {set_name}", flush=True)
-            key = f"{task} / {set_name}" + (f" / labels {args.labels}" if args.labels != "model" else "")
+            key = f"{task} / {set_name}" + (f" / {args.crop}²" if args.crop else "")
+            key += f" / labels {args.labels}" if args.labels != "model" else ""
             all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
-                                             args.labels, Path(args.bm4d_cache))
+                                             args.labels, Path(args.bm4d_cache), args.crop)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
                                               "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),
