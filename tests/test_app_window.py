@@ -208,3 +208,16 @@ def test_closing_the_window_cancels_and_waits_for_running_jobs(qtbot, window):
     qtbot.waitUntil(lambda: job.state == "running")
     window.close()
     assert job.token.cancelled and not job._thread.isRunning()  # close() returned after the worker
+
+
+def test_the_demo_budget_is_shown_not_switched_silently(qtbot, window):
+    from app.panels.pipeline_panel import DEMO_BUDGET
+
+    panel = window.pipeline
+    assert not panel.budget_note.isVisibleTo(panel)
+    window.open_demo()
+    qtbot.waitUntil(lambda: len(window.session.targets) > 0 and not window.jobs.busy, timeout=30000)
+    assert panel.guides_spin.value() == DEMO_BUDGET["guides"] and panel.steps_spin.value() == DEMO_BUDGET["steps"]
+    assert panel.budget_note.isVisibleTo(panel)
+    text = panel.budget_note.text()
+    assert f"{DEMO_BUDGET['steps']} finetune steps" in text and "400 steps" in text

@@ -133,6 +133,10 @@ class PipelinePanel(QWidget):
         form.addRow("Seed", self.seed_spin)
         form.addRow("Device", self.device_box)
         form.addRow("", self.warp_button)
+        # Shown when the demo sets its smaller budget, so the values used are never switched silently.
+        self.budget_note = QLabel(wordWrap=True)
+        self.budget_note.setVisible(False)
+        form.addRow("", self.budget_note)
         settings_box = QGroupBox("Settings")
         settings_box.setLayout(form)
 
@@ -222,6 +226,11 @@ class PipelinePanel(QWidget):
         self.session.task = demo.task
         self.guides_spin.setValue(DEMO_BUDGET["guides"])
         self.steps_spin.setValue(DEMO_BUDGET["steps"])
+        self.budget_note.setText(
+            f"Demo budget: {DEMO_BUDGET['guides']} guide per proxy, {DEMO_BUDGET['steps']} finetune steps, so Run all "
+            f"finishes in a few minutes. The paper's defaults are {field_default(AdaptConfig, 'guides')} guides and "
+            f"{field_default(FinetuneConfig, 'steps')} steps.")
+        self.budget_note.setVisible(True)
 
     def _fill_models(self) -> None:
         self.model_box.clear()
