@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from hiralign.bands import INDEX_WISE_TOLERANCE_NM
 from hiralign.errors import ConfigError, ModelError
 from hiralign.finetune import FinetuneConfig
 from hiralign.proxy import TileConfig
@@ -39,9 +40,11 @@ def target_seed(seed: int, index: int) -> int:
     return int(seed) + TARGET_SEED_STRIDE * int(index)
 
 
-#: Band centres of a target may differ from a fixed-band model's by this much (nm) and still
-#: count as the model's own bands (no resampling needed).
-SAME_BANDS_NM = 1.0
+#: Band centres of a target may differ from a fixed-band model's by this much (nm) and still be
+#: fed to it band by band, without resampling: the same tolerance as
+#: :func:`hiralign.bands.match_bands` (KAIST's 420–720 nm on a 400–700 nm model, as the paper
+#: does). Targets beyond it, or of another band count, go to the band-agnostic model.
+SAME_BANDS_NM = INDEX_WISE_TOLERANCE_NM
 
 
 def default_model_folder(task: str, targets: Sequence[Cube] = ()) -> Path:
@@ -79,7 +82,7 @@ def default_model_folder(task: str, targets: Sequence[Cube] = ()) -> Path:
 
 
 def on_bands(cube: Cube, bands: int, wavelengths: Sequence[float] | None) -> bool:
-    """Whether ``cube`` lies on a model's ``bands`` (centres within :data:`SAME_BANDS_NM` when both known)."""
+    """Whether a fixed-band model takes ``cube`` unresampled (same count, centres within :data:`SAME_BANDS_NM`)."""
     if cube.n_bands != bands:
         return False
     if wavelengths is None or cube.wavelengths is None:
