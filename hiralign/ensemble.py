@@ -132,14 +132,14 @@ def noise_sigma(data: np.ndarray) -> np.ndarray:
         (B,) float64 σ per band, in the cube's units; floored at 1e-6 (a clean or constant
         band would otherwise give 0 and blow up the normalisation).
     """
+    from hiralign.noise import haar_samples
+
     x = np.asarray(data, dtype=np.float64)
     if x.ndim != 3 or min(x.shape[:2]) < 2:
         raise InputError(f"noise estimation needs an (H, W, B) cube of at least 2×2 pixels, got shape {x.shape}")
-    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
-    x = x[:h, :w]
-    # orthonormal Haar HH band: (a − b − c + d) / 2 over each 2×2 block keeps σ unchanged
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2
-    mad = np.median(np.abs(hh.reshape(-1, x.shape[2])), axis=0)
+    # the same orthonormal Haar HH detail as hiralign.noise; plain MAD as the BM4D recipe has it
+    detail, _ = haar_samples(np.moveaxis(x, -1, 0))
+    mad = np.median(np.abs(detail.reshape(x.shape[2], -1)), axis=1)
     return np.maximum(mad * MAD_TO_SIGMA, 1e-6)
 
 

@@ -118,5 +118,3 @@ class CleanPriorGenerator:
         return generate_independent(rgb, n, seed, progress, draw)
 
 
-#: The earlier name of :class:`CleanPriorConfig` (the generators' *Settings → *Config rename).
-CleanPriorSettings = CleanPriorConfig

@@ -249,5 +249,3 @@ class ExactGenerator:
         return [finish_variation(progress, v.guide_rgb) for v in views]
 
 
-#: The earlier name of :class:`ExactConfig` (the generators' *Settings → *Config rename).
-ExactSettings = ExactConfig
