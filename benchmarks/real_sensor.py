@@ -104,6 +104,21 @@ def mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in rows])), 3) for k in rows[0]}
 
 
+
+def run_adapt(captures: list[Path], run: Path, args: argparse.Namespace, label: str = "") -> tuple[dict, float, str]:
+    """``hiralign adapt --task sensor`` on ``captures`` into ``run``: (report.json, wall s, stderr)."""
+    command = [sys.executable, "-m", "hiralign.cli", "adapt", "--task", "sensor", "--target", *map(str, captures),
+               "--out", str(run), "--device", "cpu", *(["--model", args.model] if args.model else []),
+               *args.adapt_args]
+    print(" ".join(command), flush=True)
+    begin = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - begin
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"adapt failed{label} (exit {done.returncode})")
+    return json.loads((run / "report.json").read_text()), wall, done.stderr
+
 def run_variant(variant: str, clean_set: list[Cube], wavelengths: np.ndarray, noise: NoiseModel, out: Path,
                 args: argparse.Namespace) -> dict:
     p99, factor = VARIANTS[variant]
@@ -119,19 +134,7 @@ def run_variant(variant: str, clean_set: list[Cube], wavelengths: np.ndarray, no
     result["rows"]["noisy"] = mean_rows([scores(c.data, r.data) for c, r in zip(loaded, refs)])
 
     run = folder / "run"
-    command = [sys.executable, "-m", "hiralign.cli", "adapt", "--task", "sensor", "--target",
-               *map(str, captures), "--out", str(run), "--device", "cpu"]
-    if args.model:
-        command += ["--model", args.model]
-    command += args.adapt_args
-    print(" ".join(command), flush=True)
-    begin = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - begin
-    if done.returncode != 0:
-        print(done.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"adapt failed on {variant} (exit {done.returncode})")
-    report = json.loads((run / "report.json").read_text())
+    report, wall, _ = run_adapt(captures, run, args, f" on {variant}")
     scale = np.asarray(report["intensity"]["values"], dtype=np.float32)
     source, adapted = [], []
     for cap, ref in zip(captures, refs):
@@ -194,18 +197,8 @@ def real_captures(args: argparse.Namespace) -> None:
     """adapt --task sensor on both real captures (one run, one sensor) with defaults; the checks and figures."""
     captures = [SHARED / "envi" / name for name in CAPTURES]
     run = args.out / "run"
-    command = [sys.executable, "-m", "hiralign.cli", "adapt", "--task", "sensor", "--target", *map(str, captures),
-               "--out", str(run), "--device", "cpu", *(["--model", args.model] if args.model else []),
-               *args.adapt_args]
-    print(" ".join(command), flush=True)
-    begin = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - begin
-    if done.returncode != 0:
-        print(done.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"adapt failed (exit {done.returncode})")
-    print(done.stderr[-2000:], flush=True)
-    report = json.loads((run / "report.json").read_text())
+    report, wall, stderr = run_adapt(captures, run, args)
+    print(stderr[-2000:], flush=True)
     rows = []
     for capture in captures:
         stem = capture.stem
