@@ -98,7 +98,7 @@ def run_proxy(job: StageRun, items: Sequence[tuple[int, int]], progress: Progres
         progress.check()
         proxy, rgb = stages.proxy_item(job.run, job.names[i], job.targets[i], model, ckpt, tiles=job.config.tiles,
                                        device=device, progress=_span(progress, k, len(items), f"{job.names[i]}: "),
-                                       scale=scale)
+                                       scale=scale, source=job.config.proxy_for(ckpt.scale))
         progress.partial("proxy", (uid, proxy, rgb, scale.intensity))
     return len(items)
 

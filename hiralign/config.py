@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from hiralign.bands import INDEX_WISE_TOLERANCE_NM
+from hiralign.ensemble import ProxyConfig
 from hiralign.errors import ConfigError, ModelError
 from hiralign.finetune import FinetuneConfig
 from hiralign.proxy import TileConfig
@@ -127,6 +128,9 @@ class AdaptConfig:
         finetune: aligned finetuning settings (ratio r, steps, mode...); its seed is
             always the run's ``seed``.
         tiles: tiled inference settings for proxies and restoration.
+        proxy: where the stage-1 proxies come from (the source model, its dihedral
+            ensemble, BM4D, or their blend; ``auto``: the blend for noise tasks when the
+            optional bm4d is installed, else the model).
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is
@@ -141,6 +145,7 @@ class AdaptConfig:
     warp: WarpConfig = dataclasses.field(default_factory=_default_warp)
     finetune: FinetuneConfig = FinetuneConfig()
     tiles: TileConfig = TileConfig()
+    proxy: ProxyConfig = ProxyConfig()
     seed: int = 0
     device: str = "auto"
 
@@ -161,7 +166,8 @@ class AdaptConfig:
         elif type(chosen) is not cls:
             raise ConfigError(f"generator {name!r} takes a {cls.__name__}, not a {type(chosen).__name__}")
         object.__setattr__(self, "generator_config", chosen)
-        for attr, cls_ in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig)):
+        for attr, cls_ in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig),
+                           ("proxy", ProxyConfig)):
             value = getattr(self, attr)
             if isinstance(value, Mapping):
                 object.__setattr__(self, attr, build_dataclass(cls_, value, attr))
@@ -184,6 +190,10 @@ class AdaptConfig:
         """Whether the run generates guides and warps them (not for proxy-only finetuning)."""
         return self.guides > 0 and self.finetune.pairs != "proxy-only"
 
+    def proxy_for(self, scale: int = 1) -> ProxyConfig:
+        """The proxy settings with ``auto`` resolved for this task at the model's ``scale``."""
+        return self.proxy.resolved(self.task, scale)
+
     def target_seed(self, index: int) -> int:
         """The generation seed of target ``index`` (:func:`target_seed`)."""
         return target_seed(self.seed, index)
@@ -205,7 +215,7 @@ class AdaptConfig:
         return {"task": self.task, "model": self.model, "generator": self.generator,
                 "generator_config": as_dict(self.generator_config), "guides": self.guides,
                 "warp": as_dict(self.warp), "finetune": as_dict(self.finetune), "tiles": as_dict(self.tiles),
-                "seed": self.seed, "device": self.device}
+                "proxy": as_dict(self.proxy), "seed": self.seed, "device": self.device}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "settings") -> AdaptConfig:
@@ -228,7 +238,8 @@ class AdaptConfig:
             values["generator_config"] = build_dataclass(generator_config_class(generator),
                                                          values.get("generator_config") or {},
                                                          f"{where}: generator_config")
-            for attr, sub in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig)):
+            for attr, sub in (("warp", _warp_config_class()), ("finetune", FinetuneConfig), ("tiles", TileConfig),
+                              ("proxy", ProxyConfig)):
                 values[attr] = build_dataclass(sub, values.get(attr) or {}, f"{where}: {attr}")
             return cls(**values)
         except TypeError as exc:

@@ -13,12 +13,20 @@ upper bound is several dB ahead). Three ways to shrink E, each measured by
   an optional ``[bench]`` extra, never a runtime dependency) with a blind per-band noise
   level, for Gaussian-like noise only.
 - ``blend``: the weighted mean of both: their errors come from unrelated methods.
+- ``auto`` (the default of ``hiralign adapt``): ``blend`` where a classical denoiser can
+  help — a noise task (``gaussian``, ``sensor``) at scale 1 with ``bm4d`` installed — else
+  ``model``. :func:`resolve_source` decides; the run records what it resolved to.
 
-:func:`make_proxy` is the one entry point; ``ProxySource`` names the choice.
+For the ``sensor`` task BM4D runs after a generalised Anscombe transform built from the
+run's Poisson–Gaussian noise model (var = a·μ + b per band), so its white-Gaussian
+assumption holds (:func:`stabilise`).
+
+:func:`make_proxy` is the one entry point; :data:`PROXY_SOURCES` names the choices.
 """
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,8 +39,13 @@ from hiralign.proxy import TileConfig, restore_cube
 if TYPE_CHECKING:
     import torch
 
+    from hiralign.noise import NoiseModel
+
 #: Where stage-1 proxies come from (see the module docstring).
-PROXY_SOURCES: tuple[str, ...] = ("model", "ensemble", "bm4d", "blend")
+PROXY_SOURCES: tuple[str, ...] = ("auto", "model", "ensemble", "bm4d", "blend")
+
+#: Tasks whose degradation is noise a classical denoiser models (what ``auto`` blends for).
+CLASSICAL_TASKS: tuple[str, ...] = ("gaussian", "sensor")
 
 #: The 8 dihedral transforms as (quarter turns, mirror left-right first).
 DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, m) for m in (False, True) for k in range(4))
@@ -46,7 +59,9 @@ class ProxyConfig:
     """How stage-1 proxies are made.
 
     Attributes:
-        source: one of :data:`PROXY_SOURCES`.
+        source: model (the source restorer), ensemble (its 8 dihedral views averaged),
+            bm4d (BM4D, optional package), blend (ensemble and BM4D mixed), or auto: blend
+            for the noise tasks gaussian and sensor when bm4d is installed, else model.
         transforms: dihedral transforms averaged by ``ensemble`` and ``blend`` (1–8; the
             first n of :data:`DIHEDRAL`: 4 = quarter turns only, 8 = all).
         blend_weight: weight of the model (ensemble) proxy in ``blend``; BM4D gets the rest.
@@ -55,7 +70,7 @@ class ProxyConfig:
         bm4d_profile: BM4D's profile (``"np"`` normal, ``"refilter"``; see the bm4d docs).
     """
 
-    source: str = "model"
+    source: str = "auto"
     transforms: int = 8
     blend_weight: float = 0.25
     bm4d_profile: str = "np"
@@ -75,6 +90,23 @@ class ProxyConfig:
     @property
     def needs_bm4d(self) -> bool:
         return self.source in ("bm4d", "blend")
+
+    def resolved(self, task: str, scale: int = 1) -> ProxyConfig:
+        """This config with ``auto`` replaced by what it means here (:func:`resolve_source`)."""
+        return dataclasses.replace(self, source=resolve_source(self.source, task, scale))
+
+
+def resolve_source(source: str, task: str, scale: int = 1) -> str:
+    """The concrete proxy source ``source`` stands for on ``task`` at spatial ``scale``.
+
+    ``auto`` → ``blend`` for :data:`CLASSICAL_TASKS` at scale 1 when bm4d is importable,
+    else ``model``: BM4D models white (or stabilised Poisson–Gaussian) noise only, so it
+    cannot help super-resolution, deblurring, inpainting, or stripes and impulses
+    (``complex``). Any other source is returned unchanged.
+    """
+    if source != "auto":
+        return source
+    return "blend" if task in CLASSICAL_TASKS and scale == 1 and bm4d_available() else "model"
 
 
 def dihedral(data: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
@@ -150,12 +182,50 @@ def bm4d_available() -> bool:
     return importlib.util.find_spec("bm4d") is not None
 
 
-def bm4d_restore(cube: Cube, *, sigma: np.ndarray | None = None, profile: str = "np", name: str | None = None) -> Cube:
-    """BM4D with a blind per-band σ: each band divided by its σ, ``bm4d(y/σ, 1)·σ``.
+def stabilise(data: np.ndarray, noise: NoiseModel) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A per-band variance-stabilising transform of Poisson–Gaussian data, and its inverse.
+
+    Bands whose noise is signal-dependent (:attr:`NoiseModel.signal_dependent`) get the
+    generalised Anscombe transform z = 2·√(y/a + 3/8 + b/a²) (Mäkitalo & Foi 2013, gain a,
+    read variance b), whose noise is ≈ N(0, 1); its inverse is the asymptotically unbiased
+    y = a·((D/2)² − 1/8 − b/a²) (a plain algebraic inverse would bias dark pixels by the
+    square root's curvature). The other bands are divided by their σ = √(a·mean + b).
+
+    Args:
+        data: (H, W, B) noisy cube on the noise model's scale.
+        noise: its per-band model (B bands).
+
+    Returns:
+        (stabilised float64 cube with unit noise, inverse mapping a denoised stabilised cube back).
+    """
+    a, b = noise.arrays()
+    mean = np.asarray(noise.mean, dtype=np.float64)
+    poisson = np.asarray(noise.signal_dependent, dtype=bool) & (a > 0)
+    a_safe = np.where(poisson, a, 1.0)
+    read = b / a_safe ** 2
+    sigma = np.sqrt(np.maximum(a * np.maximum(mean, 0.0) + b, 1e-12))
+    y = np.asarray(data, dtype=np.float64)
+    z = np.where(poisson, 2.0 * np.sqrt(np.maximum(y / a_safe + 0.375 + read, 0.0)), y / sigma)
+
+    def invert(d: np.ndarray) -> np.ndarray:
+        d = np.asarray(d, dtype=np.float64)
+        return np.where(poisson, a_safe * (np.maximum(d, 0.0) ** 2 / 4 - 0.125 - read), d * sigma)
+
+    return z, invert
+
+
+def bm4d_restore(cube: Cube, *, sigma: np.ndarray | None = None, noise: NoiseModel | None = None,
+                 profile: str = "np", name: str | None = None) -> Cube:
+    """BM4D on unit-variance noise: the cube stabilised by ``noise``, else divided by a blind σ per band.
+
+    Without a noise model each band is divided by its σ (blind, :func:`noise_sigma`, or
+    ``sigma``) and the result is ``bm4d(y/σ, 1)·σ``; with one (the ``sensor`` task),
+    :func:`stabilise` whitens the Poisson–Gaussian noise first.
 
     Args:
         cube: (H, W, B) noisy cube.
-        sigma: (B,) noise σ per band (default :func:`noise_sigma`).
+        sigma: (B,) noise σ per band (default :func:`noise_sigma`); ignored with ``noise``.
+        noise: the cube's Poisson–Gaussian noise model on its own scale (B bands).
         profile: BM4D profile name.
         name: the result's name.
 
@@ -172,11 +242,20 @@ def bm4d_restore(cube: Cube, *, sigma: np.ndarray | None = None, profile: str = 
                           "(or the [bench] extra); free for non-commercial use only")
     import bm4d
 
-    sig = noise_sigma(cube.data) if sigma is None else np.asarray(sigma, dtype=np.float64).reshape(-1)
-    if sig.shape != (cube.n_bands,):
-        raise InputError(f"{cube.name}: {sig.size} noise levels given for {cube.n_bands} bands")
-    scaled = cube.data.astype(np.float64) / sig
-    out = np.asarray(bm4d.bm4d(scaled, 1.0, profile=profile), dtype=np.float64) * sig
+    if noise is not None:
+        if noise.n_bands != cube.n_bands:
+            raise InputError(f"{cube.name}: a noise model of {noise.n_bands} bands for {cube.n_bands} bands")
+        scaled, invert = stabilise(cube.data, noise)
+    else:
+        sig = noise_sigma(cube.data) if sigma is None else np.asarray(sigma, dtype=np.float64).reshape(-1)
+        if sig.shape != (cube.n_bands,):
+            raise InputError(f"{cube.name}: {sig.size} noise levels given for {cube.n_bands} bands")
+        scaled = cube.data.astype(np.float64) / sig
+
+        def invert(d: np.ndarray) -> np.ndarray:
+            return np.asarray(d, dtype=np.float64) * sig
+
+    out = invert(np.asarray(bm4d.bm4d(scaled, 1.0, profile=profile), dtype=np.float64))
     return cube.with_data(out.astype(np.float32), name=name or cube.name)
 
 
@@ -187,20 +266,25 @@ def blend(a: Cube, b: Cube, weight: float, name: str | None = None) -> Cube:
     return a.with_data((weight * a.data + (1 - weight) * b.data).astype(np.float32), name=name or a.name)
 
 
-def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(), *, model: torch.nn.Module | None = None,
-               scale: int = 1, tiles: TileConfig = TileConfig(), device: torch.device | str | None = None,
-               progress: Progress | None = None, classical: Cube | None = None, name: str | None = None) -> Cube:
+def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
+               model: torch.nn.Module | None = None, scale: int = 1, tiles: TileConfig = TileConfig(),
+               device: torch.device | str | None = None,
+               progress: Progress | None = None, classical: Cube | None = None, name: str | None = None,
+               noise: NoiseModel | None = None) -> Cube:
     """One stage-1 proxy of a degraded cube from the configured source.
 
     Args:
         cube: (H, W, B) degraded cube on the model's bands.
-        config: the proxy source and its settings.
+        config: the proxy source and its settings; ``auto`` must be resolved first
+            (:meth:`ProxyConfig.resolved`).
         model: the source restorer (needed unless ``config.source == "bm4d"``).
         scale: the model's spatial up-scaling; a classical source only denoises (scale 1).
         tiles, device, progress: as :func:`ensemble_restore`.
         classical: a precomputed classical restoration of ``cube`` (skips BM4D; it costs
             a minute per cube, so callers cache it).
         name: the proxy's name.
+        noise: the cube's Poisson–Gaussian noise model (``sensor``): BM4D then runs on the
+            stabilised cube (:func:`stabilise`); None: a blind σ per band.
 
     Returns:
         The (H·scale, W·scale, B) proxy.
@@ -209,6 +293,8 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(), *, model: torch.
         ConfigError: the source needs a model that is missing, bm4d that is not installed,
             or is classical while the task up-scales.
     """
+    if config.source == "auto":
+        raise ConfigError("proxy source 'auto' must be resolved for the task first (ProxyConfig.resolved)")
     if config.needs_model and model is None:
         raise ConfigError(f"proxy source {config.source!r} needs the source model")
     if config.needs_bm4d and scale != 1:
@@ -221,11 +307,14 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(), *, model: torch.
     if not config.needs_bm4d:
         assert learned is not None
         return learned
-    classic = classical if classical is not None else bm4d_restore(cube, profile=config.bm4d_profile, name=name)
+    if noise is not None and noise.n_bands != cube.n_bands:
+        noise = None  # resampled onto the model's bands: the capture's per-band model no longer applies
+    classic = classical if classical is not None else bm4d_restore(cube, noise=noise, profile=config.bm4d_profile,
+                                                                   name=name)
     if learned is None:
         return classic.with_data(classic.data, name=name or cube.name)
     return blend(learned, classic, config.blend_weight, name=name or cube.name)
 
 
-__all__ = ["DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend", "bm4d_available", "bm4d_restore", "dihedral",
-           "ensemble_restore", "make_proxy", "noise_sigma", "undo_dihedral"]
+__all__ = ["CLASSICAL_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend", "bm4d_available", "bm4d_restore",
+           "dihedral", "ensemble_restore", "make_proxy", "noise_sigma", "resolve_source", "stabilise", "undo_dihedral"]

@@ -170,7 +170,7 @@ class Adaptation:
         for k, (i, name) in enumerate(mine):
             stages.proxy_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
                               device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
-                              scale=self.scale)
+                              scale=self.scale, source=self.config.proxy_for(ckpt.scale))
 
     def stage_generate(self, progress: Progress) -> None:
         """Stage 2a: M guide RGBs per proxy RGB, target i seeded with seed + 7919·i."""
@@ -251,7 +251,8 @@ class Adaptation:
         and, with clean references, source-vs-adapted metrics; rank 0 writes it."""
         report: dict[str, Any] = {"hiralign_version": __version__, "resumed": resumed,
                                   "device": str(self.device), "processes": self.workers.size,
-                                  "timings_s": dict(self.timings), **self.scale.to_report()}
+                                  "timings_s": dict(self.timings), **self.scale.to_report(),
+                                  "proxy_source": self.config.proxy_for(self.source_model()[1].scale).source}
         if self.workers.is_main:
             begin = time.perf_counter()
             report["quality"] = self.quality()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from hiralign.config import AdaptConfig
     from hiralign.distributed import Workers
+    from hiralign.ensemble import ProxyConfig
     from hiralign.evaluate import ImageScore
     from hiralign.intensity import IntensityScale
     from hiralign.models.checkpoint import CheckpointConfig
@@ -256,20 +257,32 @@ def on_input_scale(restored: Cube, target: Cube, scale: RunScale | None) -> Cube
 # ------------------------------------------------------------- stage 1
 def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
                tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
-               scale: RunScale | None = None) -> tuple[Cube, np.ndarray]:
+               scale: RunScale | None = None, source: ProxyConfig | None = None) -> tuple[Cube, np.ndarray]:
     """Stage 1 for one target: p_i = Φ_src(x_i / s) on the model's bands (Eq. 3).
 
     The target is divided by the run's intensity scale first (:func:`run_scale`), and the
-    proxy stays on that normalised scale: it is what finetuning trains on. Writes
-    ``proxies/<name>.hdr`` and the 16-bit ``proxies/<name>_rgb.png``.
+    proxy stays on that normalised scale: it is what finetuning trains on. With a ``source``
+    other than ``model`` the proxy is the model's dihedral ensemble, BM4D or their blend
+    (:func:`hiralign.ensemble.make_proxy`; a ``sensor`` run's BM4D uses the run's noise
+    model). Writes ``proxies/<name>.hdr`` and the 16-bit ``proxies/<name>_rgb.png``.
+
+    Args:
+        source: the resolved proxy config (:meth:`AdaptConfig.proxy_for`); None: the model.
 
     Returns:
         (proxy cube, proxy RGB (H, W, 3) float32), both as the run folder holds them.
     """
     from hiralign import io
 
-    proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
-                           name=name)
+    if source is None or source.source == "model":
+        proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
+                               progress=progress, name=name)
+    else:
+        from hiralign.ensemble import make_proxy
+
+        grid, _ = on_model_bands(normalised(target, scale), model, ckpt)
+        proxy = make_proxy(grid, source, model=model, scale=ckpt.scale, tiles=tiles, device=device,
+                           progress=progress, name=name, noise=None if scale is None else scale.train_noise)
     proxy.metadata.pop("intensity_scale", None)
     io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
     io.save(proxy, run.proxy(name))
@@ -539,6 +552,22 @@ def sensor_problems(targets: Sequence[Cube], bands_of: Sequence[str] | None = No
     return problems
 
 
+def proxy_problems(config: AdaptConfig, scale: int = 1) -> list[str]:
+    """Why the configured proxy source cannot run (empty: it can): a classical restorer
+    that is not installed, or that cannot up-scale a ×``scale`` task."""
+    from hiralign.ensemble import bm4d_available
+
+    chosen = config.proxy_for(scale)
+    problems = []
+    if chosen.needs_bm4d and scale != 1:
+        problems.append(f"proxy source {chosen.source!r} only denoises; it cannot make ×{scale} proxies for "
+                        f"{config.task!r} (use model or ensemble)")
+    if chosen.needs_bm4d and not bm4d_available():
+        problems.append(f"proxy source {chosen.source!r} needs the optional bm4d package (pip install bm4d; free for "
+                        f"non-commercial use only), or choose model or ensemble")
+    return problems
+
+
 def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str] = STAGE_NAMES, *,
               device: str | None = None, model_folder: str | Path | None = None,
               bands_of: Sequence[str] | None = None, problems: Sequence[str] = ()) -> tuple[Any, Any]:
@@ -605,6 +634,8 @@ def preflight(config: AdaptConfig, targets: Sequence[Cube], stages: Sequence[str
                                 f"{ckpt.bands} bands")
     if config.task == "sensor":
         problems.extend(sensor_problems(targets, bands_of))
+    if "proxy" in stages:
+        problems.extend(proxy_problems(config, 1 if ckpt is None else ckpt.scale))
     if "generate" in stages and config.needs_synthesis:
         from hiralign.generate import check_available
 

@@ -222,3 +222,43 @@ def test_proxy_restores_a_many_band_cube_on_its_own_bands_and_scale(tmp_path, ca
     np.testing.assert_allclose(proxy.wavelengths, wl)
     # the tiny model starts as the identity: on the input's scale again, not the normalised one
     np.testing.assert_allclose(proxy.data, data, rtol=1e-4, atol=1e-6)
+
+
+def test_the_proxy_source_is_recorded_and_auto_falls_back_to_the_model_without_bm4d(tmp_path, monkeypatch):
+    from hiralign import ensemble
+
+    target = _counts_capture(tmp_path / "capture.hdr")
+    model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
+    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
+    assert main(_adapt(target, model, tmp_path / "plain")) == 0
+    config = json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert config["settings"]["proxy"]["source"] == "auto"  # what was asked ...
+    assert json.loads((tmp_path / "plain" / "report.json").read_text())["proxy_source"] == "model"  # ... and used
+    # asking for BM4D without it installed is refused before anything is written
+    code = main(_adapt(target, model, tmp_path / "refused") + ["--proxy-source", "blend"])
+    assert code != 0 and not (tmp_path / "refused" / "proxies").exists()
+
+
+def test_a_sensor_run_with_blend_proxies_mixes_the_model_with_stabilised_bm4d(tmp_path):
+    pytest.importorskip("bm4d")
+    from hiralign.ensemble import ProxyConfig, make_proxy
+    from hiralign.intensity import IntensityScale
+    from hiralign.models.checkpoint import load_checkpoint
+    from hiralign.noise import NoiseModel
+    from hiralign.proxy import TileConfig
+    from hiralign.stages import RunScale, normalised
+
+    target = _counts_capture(tmp_path / "capture.hdr", side=48)
+    model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
+    run = tmp_path / "run"
+    assert main(_adapt(target, model, run) + ["--proxy-transforms", "2"]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert report["proxy_source"] == "blend"
+    proxy = io.load(run / "proxies" / "capture.hdr")
+    # the stored proxy is exactly 0.25 · (2-view ensemble) + 0.75 · BM4D of the stabilised normalised capture
+    scale = RunScale(IntensityScale.from_dict(json.loads((run / "intensity.json").read_text())),
+                     NoiseModel.from_dict(json.loads((run / "noise.json").read_text())))
+    net, _ = load_checkpoint(model, "cpu")
+    expected = make_proxy(normalised(io.load(target), scale), ProxyConfig("blend", transforms=2), model=net,
+                          tiles=TileConfig(tile=32, overlap=8), noise=scale.train_noise)
+    np.testing.assert_allclose(proxy.data, expected.data, atol=2e-3)

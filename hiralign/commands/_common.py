@@ -82,6 +82,30 @@ def tile_config(args: argparse.Namespace) -> Any:
     return TileConfig(tile=args.tile, overlap=args.overlap)
 
 
+#: ``hiralign adapt`` options of :class:`hiralign.ensemble.ProxyConfig`.
+PROXY_OPTIONS = {"--proxy-source": "source", "--blend-weight": "blend_weight", "--proxy-transforms": "transforms"}
+
+
+def add_proxy_options(parser: argparse.ArgumentParser) -> None:
+    """Where stage-1 proxies come from; help texts and defaults from :class:`hiralign.ensemble.ProxyConfig`."""
+    from hiralign.config import field_default, field_help
+    from hiralign.ensemble import PROXY_SOURCES, ProxyConfig
+
+    group = parser.add_argument_group("stage-1 proxies")
+    for flag, name in PROXY_OPTIONS.items():
+        kind = type(field_default(ProxyConfig, name))
+        extra: dict[str, Any] = {"choices": PROXY_SOURCES} if name == "source" else {"type": kind}
+        group.add_argument(flag, default=None, help=field_help(ProxyConfig, name), **extra)
+
+
+def proxy_config(args: argparse.Namespace) -> Any:
+    """A :class:`hiralign.ensemble.ProxyConfig` from the options, defaults elsewhere."""
+    from hiralign.ensemble import ProxyConfig
+
+    given = {name: getattr(args, flag[2:].replace("-", "_"), None) for flag, name in PROXY_OPTIONS.items()}
+    return ProxyConfig(**{k: v for k, v in given.items() if v is not None})
+
+
 def read_json_settings(path: str | None) -> dict[str, Any]:
     """Settings from a JSON file (``--config``), or {}."""
     if not path:

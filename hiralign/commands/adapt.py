@@ -4,7 +4,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hiralign.commands._common import add_device, add_finetune_options, add_load_options, add_tile_options, emit_json
+from hiralign.commands._common import (
+    add_device,
+    add_finetune_options,
+    add_load_options,
+    add_proxy_options,
+    add_tile_options,
+    emit_json,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -35,6 +42,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--config", default=None,
                         help="JSON file with extra settings: {'warp': {...}, 'generator': {...}} "
                              "(field names of WarpConfig and of the generator's config)")
+    add_proxy_options(parser)
     add_finetune_options(parser)
     add_tile_options(parser)
     add_device(parser)
@@ -44,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 def adapt_config(args: argparse.Namespace) -> Any:
     """The :class:`hiralign.config.AdaptConfig` these arguments describe."""
-    from hiralign.commands._common import finetune_config, read_json_settings, tile_config
+    from hiralign.commands._common import finetune_config, proxy_config, read_json_settings, tile_config
     from hiralign.config import AdaptConfig, build_dataclass
     from hiralign.errors import ConfigError
     from hiralign.warp import WarpConfig
@@ -58,7 +66,8 @@ def adapt_config(args: argparse.Namespace) -> Any:
         generator["model"] = args.generator_model
     return AdaptConfig(task=args.task, model=args.model, generator=args.generator, generator_config=generator,
                        guides=args.guides, warp=build_dataclass(WarpConfig, extra.get("warp", {}), "warp settings"),
-                       finetune=finetune_config(args, seed=args.seed), tiles=tile_config(args), seed=args.seed,
+                       finetune=finetune_config(args, seed=args.seed), tiles=tile_config(args),
+                       proxy=proxy_config(args), seed=args.seed,
                        device=args.device)
 
 
