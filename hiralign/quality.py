@@ -245,3 +245,78 @@ def summary_text(report: dict[str, Any]) -> str:
                      f"{seams['restored_border_step_ratio']:.3f} in the restored cube "
                      f"(input {seams['input_border_step_ratio']:.3f})")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ input vs model
+def input_notes(cube: Cube, task: str, *, bands: int, wavelengths: Any = None, band_agnostic: bool = False,
+                model: str = "the model") -> list[str]:
+    """What a run of ``task`` with a given source model will do to ``cube`` that the user may not expect.
+
+    Said before anything runs (the GUI shows these when a cube is loaded or the model
+    changes), in the words of the rules the run applies: :func:`hiralign.config.on_bands`
+    and :func:`hiralign.bands.match_bands` for the bands, :func:`hiralign.intensity.scale_for_task`'s
+    policy for the intensity scale.
+
+    Args:
+        cube: the loaded target cube (its wavelengths, values and file metadata are used).
+        task: the run's degradation task.
+        bands: the model's band count (for a band-agnostic model: the bands it was trained on).
+        wavelengths: the model's band centres in nm, or None.
+        band_agnostic: whether the model takes any band layout as it is.
+        model: the model's name in the notes (e.g. its folder name).
+
+    Returns:
+        Short sentences, each naming the cube; empty when nothing differs.
+    """
+    from hiralign.bands import INDEX_WISE_TOLERANCE_NM
+    from hiralign.config import on_bands
+    from hiralign.intensity import FULL_RANGE, PERCENTILE, robust_peak
+    from hiralign.noise import file_scale
+
+    notes: list[str] = []
+    name = cube.name
+    wl = np.asarray(cube.wavelengths_or_default(), dtype=np.float64)
+    model_wl = None if wavelengths is None else np.asarray(wavelengths, dtype=np.float64)
+
+    def span(values: np.ndarray) -> str:
+        return f"{values.min():.0f}–{values.max():.0f} nm"
+
+    ours = f"{cube.n_bands} bands at {span(wl)}"
+    theirs = f"{bands} bands" + ("" if model_wl is None else f" at {span(model_wl)}")
+    if band_agnostic:
+        if not on_bands(cube, bands, None if model_wl is None else tuple(model_wl)):
+            notes.append(f"{name}: {ours}, not the {theirs} of the source set; {model} is band-agnostic and "
+                         "restores them as they are (no spectral resampling)")
+    elif cube.n_bands == bands and model_wl is not None and cube.wavelengths is not None:
+        shift = float(np.max(np.abs(wl - model_wl)))
+        if 1.0 < shift <= INDEX_WISE_TOLERANCE_NM:
+            notes.append(f"{name}: {ours} on {model}'s {theirs}: fed band by band (centres up to {shift:.0f} nm "
+                         f"apart, within the {INDEX_WISE_TOLERANCE_NM:.0f} nm the run accepts), not resampled")
+        elif shift > INDEX_WISE_TOLERANCE_NM:
+            notes.append(f"{name}: {ours}, up to {shift:.0f} nm from {model}'s {theirs}: resampled onto the "
+                         "model's bands and back (detail between its bands is interpolated)")
+    elif cube.n_bands != bands:
+        if model_wl is None or cube.wavelengths is None or wl.max() < model_wl.min() or wl.min() > model_wl.max():
+            notes.append(f"{name}: {ours}, but {model} restores {theirs} and the two cannot be matched; "
+                         "choose a band-agnostic model or one on these bands")
+        else:
+            notes.append(f"{name}: {ours}, but {model} restores {theirs}: resampled onto them and back "
+                         "(a band-agnostic model would take the cube as it is)")
+            if task == "sensor":
+                notes.append(f"{name}: the sensor task needs a model on the capture's own bands; this run "
+                             "will be refused")
+    try:
+        peak = float(robust_peak(cube, PERCENTILE)[0])
+    except InputError as exc:
+        notes.append(str(exc))
+        return notes
+    factor, units = file_scale(cube)
+    stored = f" ({peak * factor:.0f} {units} in the file)" if units == "counts" else ""
+    where = f"{100 * peak:.2g} % of full scale{stored}"
+    if task == "sensor":
+        notes.append(f"{name}: values reach {where}; the sensor run divides by the {PERCENTILE:g}th percentile "
+                     "and estimates the noise on the file's own scale")
+    elif not FULL_RANGE[0] <= peak <= FULL_RANGE[1]:
+        notes.append(f"{name}: values reach {where}; the run normalises by the {PERCENTILE:g}th percentile so "
+                     f"the network sees a peak near 1 ({task}'s noise levels then apply to the normalised data)")
+    return notes

@@ -93,3 +93,49 @@ def test_bad_inputs_raise_input_errors(scene) -> None:
     bad[0, 0, 0] = np.nan
     with pytest.raises(InputError, match="finite"):
         quality_report(noisy.data, bad)
+
+
+# ------------------------------------------------------------------ input_notes
+WL31 = np.arange(400, 701, 10.0)
+
+
+def _cube(bands, wavelengths, peak=0.9, metadata=None, name="cube") -> Cube:
+    data = np.linspace(0.0, peak, 16 * 16 * bands, dtype=np.float32).reshape(16, 16, bands)
+    return Cube(data=data, wavelengths=wavelengths, name=name, metadata=dict(metadata or {}))
+
+
+def test_input_notes_say_how_the_bands_are_fed() -> None:
+    from hiralign.quality import input_notes
+
+    kaist = _cube(31, WL31 + 20, name="kaist")
+    assert input_notes(kaist, "gaussian", bands=31, wavelengths=WL31, model="gaussian") == [
+        "kaist: 31 bands at 420–720 nm on gaussian's 31 bands at 400–700 nm: fed band by band (centres up to "
+        "20 nm apart, within the 40 nm the run accepts), not resampled"]
+    assert input_notes(_cube(31, WL31), "gaussian", bands=31, wavelengths=WL31) == []  # on the bands, full scale
+    far = input_notes(_cube(31, WL31 + 60), "gaussian", bands=31, wavelengths=WL31, model="m")
+    assert len(far) == 1 and "up to 60 nm from m's" in far[0] and "resampled onto the model's bands" in far[0]
+    imec = _cube(16, np.linspace(476, 629, 16), name="imec")
+    fixed = input_notes(imec, "gaussian", bands=31, wavelengths=WL31, model="gaussian")
+    assert fixed == ["imec: 16 bands at 476–629 nm, but gaussian restores 31 bands at 400–700 nm: resampled onto "
+                     "them and back (a band-agnostic model would take the cube as it is)"]
+    agnostic = input_notes(imec, "gaussian", bands=31, wavelengths=WL31, band_agnostic=True, model="gaussian-any")
+    assert agnostic == ["imec: 16 bands at 476–629 nm, not the 31 bands at 400–700 nm of the source set; "
+                        "gaussian-any is band-agnostic and restores them as they are (no spectral resampling)"]
+    swir = input_notes(_cube(8, np.linspace(1000, 1700, 8)), "gaussian", bands=31, wavelengths=WL31)
+    assert "cannot be matched" in swir[0]
+    sensor = input_notes(imec, "sensor", bands=31, wavelengths=WL31, model="gaussian")
+    assert any("will be refused" in n for n in sensor)
+
+
+def test_input_notes_say_how_dark_data_is_normalised() -> None:
+    from hiralign.quality import input_notes
+
+    dark = _cube(16, np.linspace(476, 629, 16), peak=250 / 65535, metadata=COUNTS, name="leaves")
+    notes = input_notes(dark, "gaussian", bands=16, wavelengths=np.linspace(476, 629, 16))
+    assert len(notes) == 1
+    assert notes[0].startswith("leaves: values reach 0.38 % of full scale (250 counts in the file); the run "
+                               "normalises by the 99.9th percentile")
+    sensor = input_notes(dark, "sensor", bands=16, wavelengths=np.linspace(476, 629, 16))
+    assert "the sensor run divides by the 99.9th percentile" in sensor[0]
+    zero = _cube(16, np.linspace(476, 629, 16), peak=0.0, name="blank")
+    assert "no positive values" in input_notes(zero, "gaussian", bands=16, wavelengths=None)[0]
