@@ -5,8 +5,16 @@ module that knows about threads is :mod:`app.jobs`.
 """
 from __future__ import annotations
 
-from app._compat import protect_singletons
-from hiralign import __version__
+import os
+
+# Compiled libraries that start their own thread pools (OpenMP: torch, BM4D's libbm4d, BLAS)
+# read this once, when they load: every core but one, so the GUI thread always finds a free
+# core (BM4D on both of two cores stalled the event loop 100–190 ms, with one 34 ms). Set
+# before any of them is imported; a value the user exported wins.
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) - 1)))
+
+from app._compat import protect_singletons  # noqa: E402 - after the thread setting above
+from hiralign import __version__  # noqa: E402
 
 protect_singletons()  # before any Qt signal is emitted (see app._compat)
 

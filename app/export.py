@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -36,10 +37,16 @@ def export_checkpoint(source: Path, target: Path) -> Path:
     """Copy the checkpoint bundle folder ``source`` to ``target`` (replaced atomically)."""
     if not (Path(source) / "config.json").is_file():
         raise HiralignError(f"{source} is not a checkpoint bundle (no config.json)")
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
     with atomic_dir(target) as tmp:
         for item in Path(source).iterdir():
             if item.is_file():
                 shutil.copy2(item, tmp / item.name)
+                # Atomic writes leave their temporary file's 0600; a bundle is for sharing.
+                os.chmod(tmp / item.name, 0o666 & ~umask)
     return Path(target)
 
 
@@ -165,8 +172,11 @@ class ExportActions:
             return
         prefs.set_last_folder("export", folder)
         target = Path(folder) / f"hiralign-adapted-{session.task}"
+        if target.exists() and not self.confirm(f"{target} exists. Replace the bundle in it?"):
+            return
         source = session.adapted_checkpoint
-        self._job("export checkpoint", lambda progress: export_checkpoint(source, target))
+        self._job("export checkpoint", lambda progress: export_checkpoint(source, target),
+                  done=f"adapted checkpoint bundle written to {target}")
 
     def cubes_dialog(self, kind: str) -> None:
         cubes = self.cubes_of(kind)
@@ -185,6 +195,9 @@ class ExportActions:
                                                                       progress))
 
     def figures_dialog(self) -> None:
+        if not self.figures():
+            self.errors.show("No view shows anything yet: open a cube first.")
+            return
         folder = QFileDialog.getExistingDirectory(self.parent, "Save figures into…", self.prefs.last_folder("export"))
         if folder:
             self.now(lambda: self.export_figures(Path(folder)))
@@ -209,10 +222,19 @@ class ExportActions:
         self.now(lambda: export_run_config(self.session, self.config(), choice["folder"], choice["run_dir"],
                                            choice["launcher"], choice["processes"]))
 
-    def _job(self, name: str, work: Callable) -> None:
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question (tests replace this)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self.parent, "hiralign — export", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _job(self, name: str, work: Callable, done: str | None = None) -> None:
         job = self.jobs.submit(name, work, device="io")
         job.failed.connect(lambda summary, details: self.errors.show(summary, details))
-        job.finished.connect(lambda _result: self.status(f"{name}: done"))
+        job.finished.connect(lambda _result: self.status(done or f"{name}: done"))
+        if done:  # where it went stays in the Messages dock, not only 5 s in the status bar
+            job.finished.connect(lambda _result: logging.getLogger(__name__).warning("%s", done))
 
     def now(self, work: Callable) -> None:
         """Run a small export at once; its failure is shown, its success counted in the status bar."""

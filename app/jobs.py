@@ -73,6 +73,29 @@ class QtProgress:
             raise Cancelled("cancelled by the user")
 
 
+#: Devices whose jobs only read files or run light numpy (no torch compute to limit).
+LIGHT_DEVICES = ("io", "probe")
+
+
+def worker_torch_threads(cores: int | None = None) -> int:
+    """Torch's intra-op threads for a heavy job: every core but one, which stays with the GUI thread.
+
+    With as many torch threads as cores, the event loop waited behind them for the CPU
+    (stalls of 100–250 ms on two cores; FACTS.md saw a >100× slowdown with one core taken).
+    """
+    import os
+
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) - 1)
+
+
+def _limit_torch_threads() -> None:
+    # Per worker thread: with OpenMP the thread count is an attribute of the calling thread,
+    # and every job runs on a new one. Heavy jobs are torch stages, which import it anyway.
+    import torch
+
+    torch.set_num_threads(worker_torch_threads())
+
+
 class _WorkerThread(QThread):
     """Runs one job's function; reports its outcome through the job's signals."""
 
@@ -85,6 +108,8 @@ class _WorkerThread(QThread):
         progress = QtProgress(job, job.token)
         try:
             progress.check()
+            if job.device not in LIGHT_DEVICES:
+                _limit_torch_threads()
             result = job.fn(progress)
         except Cancelled:
             job.outcome_ready.emit("cancelled", None)

@@ -31,6 +31,7 @@ from app.settings import Preferences
 from app.views.compare_view import CompareView
 from app.views.cube_view import CubeView
 from app.views.messages import MessageLog
+from app.views.noise_view import NoiseView
 from app.views.spectrum_plot import SpectrumPlot
 from app.views.training_view import TrainingView
 from app.views.warp_view import WarpView
@@ -67,10 +68,11 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView()
         self.warp_view = WarpView()
         self.training_view = TrainingView(self.session)
+        self.noise_view = NoiseView()
         self.tabs = QTabWidget()
         self._stale_tabs: set[QWidget] = set()
         for widget, title in ((self.cube_view, "Cube"), (self.compare_view, "Compare"),
-                              (self.warp_view, "Warp"), (self.training_view, "Training")):
+                              (self.warp_view, "Warp"), (self.training_view, "Training"), (self.noise_view, "Noise")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self._dock("Target set", self.target_list, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -91,6 +93,11 @@ class MainWindow(QMainWindow):
         self.messages.message.connect(lambda text: self.statusBar().showMessage(f"⚠ {text}  (View ▸ Messages)", 10000))
         self.layout_keeper = LayoutKeeper(self, self.prefs.store)
         self.layout_keeper.restore()
+        #: Load-time analyses queued or running, by (target uid, task, model folder).
+        self._analysing: set[tuple[int, str, str | None]] = set()
+        #: Notes already sent to the Messages dock, by (target uid, text): each is said once.
+        self._posted: set[tuple[int, str]] = set()
+        self.check_availability()
 
     # -- construction ------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -144,9 +151,19 @@ class MainWindow(QMainWindow):
         self.exporter.populate(self.export_menu)
 
     def figure_widgets(self) -> dict[str, QWidget]:
-        """The views File ▸ Export ▸ Figures renders, by file stem."""
-        return {"cube": self.cube_view.graphics, "spectra": self.spectrum.plot_widget,
-                "compare": self.compare_view.graphics, "warp": self.warp_view, "training": self.training_view}
+        """The views File ▸ Export ▸ Figures renders, by file stem: only those with something to show
+        (an empty view made a blank PNG)."""
+        target, session = self.session.current_target, self.session
+        shown = {
+            "cube": (self.cube_view.graphics, target is not None),
+            "spectra": (self.spectrum.plot_widget, self.spectrum.has_curves()),
+            "compare": (self.compare_view.graphics, target is not None and bool(target.guides)),
+            "warp": (self.warp_view, target is not None and bool(target.warps)),
+            "training": (self.training_view, bool(session.loss_history) or any(t.metrics for t in session.targets)),
+            "noise": (self.noise_view, target is not None and target.analysis is not None
+                      and target.analysis.noise is not None),
+        }
+        return {name: widget for name, (widget, has_content) in shown.items() if has_content}
 
     def _action(self, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -171,6 +188,8 @@ class MainWindow(QMainWindow):
         self.spectrum.pins_changed.connect(self.cube_view.set_pins)
         self.target_list.attach_clean_requested.connect(self.attach_clean_dialog)
         self.pipeline.loss_streamed.connect(self.training_view.set_loss)
+        session.targets_changed.connect(self.analyse_targets)
+        self.pipeline.model_changed.connect(self.analyse_targets)
         self.tabs.currentChanged.connect(lambda _index: self._refresh_visible_tab())
 
     # -- showing -----------------------------------------------------------------------
@@ -179,7 +198,7 @@ class MainWindow(QMainWindow):
         self.cube_view.set_target(target, keep_view=keep_view)
         self.spectrum.set_target(target)
         # Hidden tabs redraw when shown: results streaming in must not redraw unseen views.
-        self._stale_tabs = {self.compare_view, self.warp_view}
+        self._stale_tabs = {self.compare_view, self.warp_view, self.noise_view}
         self._refresh_visible_tab()
 
     def _refresh_visible_tab(self) -> None:
@@ -197,6 +216,57 @@ class MainWindow(QMainWindow):
             self.spectrum.pin_pixel(row, col)
         else:
             self.spectrum.show_pixel(row, col)
+
+    # -- load-time analysis ------------------------------------------------------------
+    def check_availability(self) -> None:
+        """Find out in the background which generators and devices this machine can run."""
+        from app.analysis import availability
+
+        # Its own queue: it imports torch (seconds) and must not delay opening files.
+        job = self.jobs.submit("check availability", lambda _p: availability(), device="probe")
+        job.finished.connect(self.pipeline.set_availability)
+        job.failed.connect(lambda summary, _details: log.warning("availability check failed: %s", summary))
+
+    def analyse_targets(self) -> None:
+        """Analyse every target whose notes are missing or were made for another task or model.
+
+        Runs in the background (:func:`app.analysis.target_analysis`): how the selected model
+        will treat each cube, and its blind noise estimate (once per cube; a new model only
+        redoes the notes). The notes reach the Messages dock and the status bar.
+        """
+        from app.analysis import target_analysis
+
+        task = self.pipeline.task_box.currentText()
+        model = self.pipeline.model_box.currentData()
+        model = None if model is None else str(model)
+        for target in self.session.targets:
+            done = target.analysis
+            key = (target.uid, task, model)
+            if (done is not None and (done.task, done.model) == (task, model)) or key in self._analysing:
+                continue
+            self._analysing.add(key)
+            noise = done is None or (done.noise is None and not done.noise_error)
+            cube, uid = target.degraded, target.uid
+            job = self.jobs.submit(f"analyse {target.name}",
+                                   lambda _p, c=cube, n=noise: target_analysis(c, task, model, noise=n), device="io")
+            job.finished.connect(lambda result, uid=uid, old=done: self._analysed(uid, result, old))
+            job.ended.connect(lambda key=key: self._analysing.discard(key))
+            job.failed.connect(lambda summary, _details, name=target.name: log.warning(
+                "%s: the load-time analysis failed: %s", name, summary))
+
+    def _analysed(self, uid: int, result, old) -> None:
+        import dataclasses
+
+        index = self.session.index_of(uid)
+        if index is None:
+            return  # removed while it was analysed
+        if old is not None and result.noise is None and not result.noise_error:
+            result = dataclasses.replace(result, noise=old.noise, noise_error=old.noise_error)
+        for note in result.notes:
+            if (uid, note) not in self._posted:
+                self._posted.add((uid, note))
+                log.warning(note)  # the Messages dock, the status bar and stderr
+        self.session.set_analysis(index, result)
 
     # -- opening -----------------------------------------------------------------------
     def open_paths(self, paths: list[str | Path]) -> None:
@@ -239,7 +309,7 @@ class MainWindow(QMainWindow):
                 return
             self.session.set_clean(index, cube, path)
 
-        self.opener.open(path, on_ready=ready)
+        self.opener.open(path, on_ready=ready, recent=False)
 
     def open_demo(self) -> None:
         from app.demo import DEMO_DIR, load_demo
@@ -298,6 +368,7 @@ class MainWindow(QMainWindow):
         self.jobs.shutdown()
         self.errors.close_all()
         self.layout_keeper.save()
+        self.pipeline.save_settings()
         self.messages.uninstall()
         super().closeEvent(event)
 

@@ -34,13 +34,18 @@ OPEN_FILTER = ("Hyperspectral cubes (*.hdr *.mat *.npy *.npz *.tif *.tiff *.h5 *
 MEMORY_SHARE = 0.5
 
 
-def cube_candidates(path: str | Path) -> list[str]:
-    """Names of the numeric 3-D arrays in a MAT/NPZ file (the cubes the user may mean)."""
+def cube_candidates(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of the numeric 3-D arrays in a MAT/NPZ file (the cubes the user may mean)."""
     from hiralign.io import format_of, list_variables
 
     if format_of(path) not in ("mat", "npz"):
-        return []
-    return [v.name for v in list_variables(path) if v.is_numeric and len(v.shape) == 3]
+        return {}
+    return {v.name: tuple(int(n) for n in v.shape) for v in list_variables(path) if v.is_numeric and len(v.shape) == 3}
+
+
+def candidate_label(name: str, shape: tuple[int, ...]) -> str:
+    """How the variable picker lists an array: its name and shape (several cubes often differ only by it)."""
+    return f"{name}  ({'×'.join(str(n) for n in shape)})"
 
 
 def available_memory() -> int | None:
@@ -80,8 +85,8 @@ def load_cube(path: str | Path, var: str | None = None, limit: int | None = None
     return lazy.load()
 
 
-def read_or_candidates(path: str | Path, var: str | None = None) -> Cube | list[str]:
-    """The cube, or the candidate variable names when a MAT file holds several arrays.
+def read_or_candidates(path: str | Path, var: str | None = None) -> Cube | dict[str, tuple[int, ...]]:
+    """The cube, or the candidate variables (name -> shape) when a MAT file holds several arrays.
 
     Runs in a worker; the names come back as plain data so the picker can ask on the GUI
     thread.
@@ -89,7 +94,7 @@ def read_or_candidates(path: str | Path, var: str | None = None) -> Cube | list[
     try:
         return load_cube(path, var)
     except HiralignError:
-        names = cube_candidates(path) if var is None else []
+        names = cube_candidates(path) if var is None else {}
         if len(names) > 1:
             return names
         raise
@@ -119,7 +124,7 @@ class CubeOpener(QObject):
 
     def __init__(self, jobs: JobManager, prefs: Preferences, errors: ErrorReporter,
                  parent_widget: QWidget | None = None,
-                 ask_variable: Callable[[str, list[str]], str | None] | None = None,
+                 ask_variable: Callable[[str, dict[str, tuple[int, ...]]], str | None] | None = None,
                  ask_wavelengths: Callable[[str, int, str], str | None] | None = None) -> None:
         super().__init__()
         self.jobs = jobs
@@ -131,13 +136,17 @@ class CubeOpener(QObject):
         self.pending = 0
 
     def open(self, path: str | Path, var: str | None = None,
-             on_ready: Callable[[Cube, str], None] | None = None) -> None:
-        """Start reading ``path``; emits :attr:`opened` (or calls ``on_ready``) when done."""
+             on_ready: Callable[[Cube, str], None] | None = None, recent: bool = True) -> None:
+        """Start reading ``path``; emits :attr:`opened` (or calls ``on_ready``) when done.
+
+        ``recent``: list the file under *Open recent* (not for clean references, which
+        would open as targets from there).
+        """
         path = str(path)
         self.pending += 1
         job = self.jobs.submit(f"open {Path(path).name}", lambda _progress: read_or_candidates(path, var),
                                device="io")
-        job.finished.connect(lambda result: self._loaded(result, path, on_ready))
+        job.finished.connect(lambda result: self._loaded(result, path, on_ready, recent))
         job.failed.connect(lambda summary, details: self._failed(path, summary, details))
         job.cancelled.connect(self._done)
 
@@ -150,12 +159,12 @@ class CubeOpener(QObject):
             self.prefs.remove_recent(path)
         self.errors.show(summary, details, title="hiralign — cannot open file")
 
-    def _loaded(self, result: Cube | list[str], path: str, on_ready) -> None:
+    def _loaded(self, result: Cube | dict[str, tuple[int, ...]], path: str, on_ready, recent: bool = True) -> None:
         self._done()
-        if isinstance(result, list):  # several candidate variables: ask, then read again
+        if isinstance(result, dict):  # several candidate variables: ask, then read again
             choice = self.ask_variable(path, result)
             if choice:
-                self.open(path, var=choice, on_ready=on_ready)
+                self.open(path, var=choice, on_ready=on_ready, recent=recent)
             return
         cube = result
         if cube.wavelengths is None:
@@ -170,7 +179,11 @@ class CubeOpener(QObject):
                 return
             if ":" in text:
                 self.prefs.default_wavelengths = text
-        self.prefs.add_recent(path)
+            # Said where it stays visible: a wrong range accepted here shifts every band the run sees.
+            log.warning("%s: the file has no wavelengths; using %.0f–%.0f nm (%d bands) as entered", Path(path).name,
+                        float(cube.wavelengths.min()), float(cube.wavelengths.max()), cube.n_bands)
+        if recent:
+            self.prefs.add_recent(path)
         self.prefs.set_last_folder("open", str(Path(path).parent))
         if on_ready is not None:
             on_ready(cube, path)
@@ -178,16 +191,19 @@ class CubeOpener(QObject):
             self.opened.emit(cube, path)
 
     # -- default dialogs ---------------------------------------------------------------
-    def _ask_variable_dialog(self, path: str, names: list[str]) -> str | None:
-        name, ok = QInputDialog.getItem(self.parent_widget, "Choose the cube variable",
-                                        f"{Path(path).name} holds several arrays.\nWhich one is the cube?",
-                                        names, 0, False)
-        return name if ok else None
+    def _ask_variable_dialog(self, path: str, names: dict[str, tuple[int, ...]]) -> str | None:
+        labels = {candidate_label(name, shape): name for name, shape in names.items()}
+        label, ok = QInputDialog.getItem(self.parent_widget, "Choose the cube variable",
+                                         f"{Path(path).name} holds several arrays (name, rows×columns×bands)."
+                                         "\nWhich one is the cube?", list(labels), 0, False)
+        return labels.get(label) if ok else None
 
     def _ask_wavelengths_dialog(self, path: str, bands: int, default: str) -> str | None:
         text, ok = QInputDialog.getText(self.parent_widget, "Wavelengths",
                                         f"{Path(path).name} has {bands} bands and no wavelengths.\n"
-                                        "Band centres in nm (start:stop:step or a comma-separated list):",
+                                        "Band centres in nm (start:stop:step or a comma-separated list).\n"
+                                        "Pre-filled with the last range used: check it (KAIST scenes are "
+                                        "420:720:10, CAVE 400:700:10).",
                                         text=default)
         return text if ok else None
 

@@ -46,22 +46,37 @@ def export_run_config(session: Session, config: AdaptConfig, folder: str | Path,
         ConfigError: no targets, a target that did not come from a file, or settings the
             command line cannot carry.
     """
+    from hiralign.config import overrides
     from hiralign.launch import write_launch_files
 
+    if overrides(config.proxy):  # hiralign.launch does not write --proxy-source yet: refuse, never drop it
+        raise ConfigError(f"the proxy settings {overrides(config.proxy)} cannot be carried by launch.sh yet; set the "
+                          "proxy source back to auto for the export, or add --proxy-source to the script by hand")
     if not session.targets:
         raise ConfigError("no target cubes: open the target set first")
     unsaved = [t.name for t in session.targets if t.path is None]
     if unsaved:
         raise ConfigError(f"{', '.join(unsaved)}: not loaded from a file; save it as a cube first "
                           "(File ▸ Export) and open that file")
+    import logging
+
+    log = logging.getLogger(__name__)
     clean_paths = [t.clean_path for t in session.targets]
     clean = [str(p) for p in clean_paths] if all(p is not None for p in clean_paths) else None
+    with_clean = sum(p is not None for p in clean_paths)
+    if clean is None and with_clean:  # said, not silently dropped: the script will not score
+        log.warning("launch.sh: %d of %d targets have a clean reference; hiralign adapt --clean takes one per "
+                    "target, so the script scores none (attach clean references to every target to keep them)",
+                    with_clean, len(clean_paths))
     load_options: dict[str, Any] = {}
     wavelengths = [t.degraded.wavelengths for t in session.targets]
     first = wavelengths[0]
     if first is not None and all(w is not None and w.shape == first.shape and (w == first).all()
                                  for w in wavelengths):
         load_options["wavelengths"] = [float(w) for w in first]  # only used by files that lack them
+    else:
+        log.warning("launch.sh: the targets are on different wavelengths, and --wavelengths takes one list; the "
+                    "script passes none, so a file without wavelengths in its header will not open headless")
     return write_launch_files(config, [str(t.path) for t in session.targets], run_dir, folder,
                               clean=clean, load_options=load_options, processes=processes, launcher=launcher)
 

@@ -1,7 +1,7 @@
 """Render every view of the application, populated by a real run, to PNG files (offscreen).
 
     python -m app.screenshots --out docs/screenshots            # the embedded demo, 1366×768
-    python -m app.screenshots --capture ../shared/data/envi/VIS_leaves_FD1_FN0_original.hdr
+    python -m app.screenshots --capture ../shared/data/envi/VIS_leaves_FD1_FN0_original.hdr --scene imec_leaves
     python -m app.screenshots --captures-only --capture ../shared/data/remote/salton_sea_roi.mat
     python -m app.screenshots --demo DIR --model CKPT --steps 100 --size 1920x1080
 
@@ -9,9 +9,10 @@ The script opens the demo target set and saves the first screen a new user sees
 (``first_screen.png``), presses *Run all* (proxy → generate → warp → finetune → evaluate
 through the real workers), clicks and pins pixels, draws an ROI, picks a guide pixel in
 the warp view, and saves one PNG per view; with ``--capture`` it then opens each real
-capture and saves ``capture_<file stem>.png`` (``--captures-only``: just those, no demo
-run). It prints the wall time and the largest event-loop
-stall of every stage as JSON, so the same command measures how a full run behaves.
+capture and saves ``capture_<scene>.png`` and its Noise tab ``capture_<scene>_noise.png``
+(``--scene`` names them; ``--captures-only``: just those, no demo run). It prints the
+wall time and the largest event-loop stall of every stage as JSON, so the same command
+measures how a full run behaves.
 """
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", default="1366x768", help="window size WxH (default: a common laptop screen)")
     parser.add_argument("--capture", type=Path, nargs="+", default=[], metavar="PATH",
-                        help="real captures to open after the run, each saved as capture_<stem>.png")
+                        help="real captures to open after the run, each saved as capture_<scene>.png and "
+                             "capture_<scene>_noise.png")
+    parser.add_argument("--scene", nargs="+", default=[], metavar="NAME",
+                        help="the scene names of the --capture files, in order, for the PNG names (default: the "
+                             "file stems; data-file names such as FD1_FN0 are not wanted in the docs)")
     parser.add_argument("--captures-only", action="store_true",
                         help="skip the demo run: open the --capture files in a fresh window and save them")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up after this many seconds")
@@ -74,9 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if time.monotonic() - start > args.timeout:
                 raise SystemExit(f"screenshots: timed out waiting for {what}")
 
+    if args.scene and len(args.scene) != len(args.capture):
+        print("screenshots: give one --scene name per --capture file", file=sys.stderr)
+        return 2
+    scenes = args.scene or [path.stem for path in args.capture]
     if args.captures_only:
         args.out.mkdir(parents=True, exist_ok=True)
-        written = [shoot_capture(window, path, args.out / f"capture_{path.stem}.png", pump) for path in args.capture]
+        written = [p for path, scene in zip(args.capture, scenes)
+                   for p in shoot_capture(window, path, args.out / f"capture_{scene}.png", pump)]
         print(json.dumps({"screenshots": [str(p) for p in written]}, indent=2))
         window.close()
         return 0
@@ -115,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     written = first + shoot_views(window, out, pump)
-    written += [shoot_capture(window, path, out / f"capture_{path.stem}.png", pump) for path in args.capture]
+    written += [p for path, scene in zip(args.capture, scenes)
+                for p in shoot_capture(window, path, out / f"capture_{scene}.png", pump)]
     report = {"targets": len(window.session.targets), "task": demo.task,
               "stages": window.runner.timings, "warm_up_max_stall_ms": round(warm_up_stall, 1),
               "max_stall_ms_during_stages": round(max(t["max_stall_ms"] for t in window.runner.timings.values()), 1),
@@ -146,18 +157,23 @@ def bright_pixel(cube, margin_share: float = 1 / 6) -> tuple[int, int]:
     return row + margin, col + margin
 
 
-def shoot_capture(window, path: Path, out: Path, pump) -> Path:
-    """Open a real capture, click a bright pixel and save the window."""
+def shoot_capture(window, path: Path, out: Path, pump) -> list[Path]:
+    """Open a real capture, click a bright pixel and save the window; then its Noise tab (``<out>_noise.png``)."""
     before = len(window.session.targets)
     window.open_paths([path])
     pump(lambda: len(window.session.targets) > before and not window.jobs.busy, f"opening {path}")
     window.session.set_current(len(window.session.targets) - 1)
-    window.tabs.setCurrentWidget(window.cube_view)
     target = window.session.current_target
+    pump(lambda: target.analysis is not None and not window.jobs.busy, f"the noise estimate of {path}")
+    window.tabs.setCurrentWidget(window.cube_view)
     pixel = bright_pixel(target.degraded)
     window._on_pixel_clicked(*pixel, False)
     window.cube_view.set_cursor(*pixel)
-    return save_window(window, out)
+    shots = [save_window(window, out)]
+    window.tabs.setCurrentWidget(window.noise_view)
+    shots.append(save_window(window, out.with_name(f"{out.stem}_noise.png")))
+    window.tabs.setCurrentWidget(window.cube_view)
+    return shots
 
 
 def shoot_views(window, out: Path, pump) -> list[Path]:
@@ -214,6 +230,9 @@ def shoot_views(window, out: Path, pump) -> list[Path]:
 
     tabs.setCurrentWidget(window.training_view)
     shot(window.training_view, "training")
+    tabs.setCurrentWidget(window.noise_view)
+    shot(window, "noise")  # the blind noise estimate and the no-reference report of the run
+    tabs.setCurrentWidget(cube_view)
     return written
 
 

@@ -52,6 +52,9 @@ class Target:
         quality: the restoration's no-reference quality report
             (:func:`hiralign.quality.quality_report`: noise before/after, method noise,
             spectral drift, seams), as ``report.json`` records it.
+        analysis: what the window learnt about the cube when it was loaded
+            (:class:`app.analysis.TargetAnalysis`: notes on how the selected model will
+            treat it, the blind noise analysis), or None until that job finished.
         uid: a stable identity; background results name their target by it, so a target
             removed while a stage runs simply drops its late results.
     """
@@ -68,6 +71,7 @@ class Target:
     metrics: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
     intensity: Any = None
+    analysis: Any = None
     uid: int = dataclasses.field(default_factory=lambda: next(_UIDS))
     _shown: dict[int, Cube] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
@@ -252,6 +256,11 @@ class Session(QObject):
     def set_quality(self, index: int, report: dict[str, Any] | None) -> None:
         """The no-reference quality report of target ``index``'s restoration (after its evaluation)."""
         self.targets[index].quality = report
+        self.target_updated.emit(index)
+
+    def set_analysis(self, index: int, analysis: Any) -> None:
+        """The load-time analysis of target ``index`` (:class:`app.analysis.TargetAnalysis`)."""
+        self.targets[index].analysis = analysis
         self.target_updated.emit(index)
 
     def set_training(self, checkpoint: Path | None, loss_history: list[tuple[int, float]]) -> None:

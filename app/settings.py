@@ -73,3 +73,21 @@ class Preferences:
     @device.setter
     def device(self, name: str) -> None:
         self.store.setValue("device", name)
+
+    # -- pipeline settings -------------------------------------------------------------
+    def pipeline_settings(self) -> dict[str, str]:
+        """The pipeline panel's last settings (name -> text as saved; {} on a first start)."""
+        self.store.beginGroup("pipeline")
+        try:
+            return {key: str(self.store.value(key)) for key in self.store.childKeys()}
+        finally:
+            self.store.endGroup()
+
+    def set_pipeline_settings(self, values: dict[str, object]) -> None:
+        self.store.beginGroup("pipeline")
+        try:
+            self.store.remove("")
+            for key, value in values.items():
+                self.store.setValue(key, str(value))
+        finally:
+            self.store.endGroup()

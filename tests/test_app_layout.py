@@ -172,12 +172,15 @@ def test_layout_holds_after_a_run_of_the_proxy_stage(demo_window, qtbot, tmp_pat
     # stands in for the adapted model's restoration: this test is about geometry, and a
     # finetune here would take minutes.
     from hiralign.evaluate import score_cube
+    from hiralign.quality import quality_report
 
     for i, item in enumerate(window.session.targets):
         score = score_cube(item.proxy, item.clean, maps=True).as_dict()
-        window.session.set_evaluation(i, item.proxy.with_data(item.proxy.data, name=f"{item.name} restored"),
-                                      {"source": score, "adapted": score})
+        restored = item.proxy.with_data(item.proxy.data, name=f"{item.name} restored")
+        window.session.set_evaluation(i, restored, {"source": score, "adapted": score})
+        window.session.set_quality(i, quality_report(item.degraded, restored, tile=64, overlap=16))
     window.session.set_current(0)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)  # the noise analyses, for the Noise tab
     for width, height in SIZES:
         problems += _check_every_tab(window, width, height, tmp_path, "scored")
         window.tabs.setCurrentWidget(window.training_view)
@@ -188,6 +191,9 @@ def test_layout_holds_after_a_run_of_the_proxy_stage(demo_window, qtbot, tmp_pat
             assert table.visualRect(table.model().index(row, 0)).bottom() <= table.viewport().height()
     assert problems == []
     assert window.cube_view.beside_layer() == "restored"
+    window.tabs.setCurrentWidget(window.noise_view)  # the no-reference report is laid out with the rest
+    assert window.noise_view.report.isVisible() and window.noise_view.report.rowCount() >= 6
+    window.tabs.setCurrentIndex(0)
 
 
 def test_the_checker_sees_clipped_text_and_squashed_widgets(demo_window):

@@ -71,6 +71,7 @@ def test_proxy_finetune_evaluate_through_the_workers_fill_every_view(qtbot, wind
     session, panel = window.session, window.pipeline
     panel.mode_box.setCurrentText("proxy-only")  # the mode is the config's, never guessed from the session
     assert not panel.buttons["finetune"].isEnabled()  # needs proxies first
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)  # the load-time analyses update targets too
     streamed = []
     session.target_updated.connect(streamed.append)
     _run(qtbot, window, "proxy")
@@ -181,6 +182,10 @@ def test_cancel_mid_finetune_keeps_the_session_consistent(qtbot, window):
     assert panel.cancel_button.isEnabled() and not panel.buttons["proxy"].isEnabled()
     with qtbot.waitSignal(runner.stage_ended, timeout=30000) as blocker:
         panel.cancel_button.click()
+        # Said at once, before the worker reaches its next check (issue 14: none for up to 8 s).
+        assert "cancelling…" in panel.status.text() and not panel.cancel_button.isEnabled()
+        panel._on_progress("finetune", runner.current, 1, 2, "step 5 / 10")  # a late report does not overwrite it
+        assert "cancelling…" in panel.status.text()
     assert blocker.args == ["finetune", "cancelled"]
     assert session.adapted_checkpoint is None and session.loss_history == []
     assert [t.proxy for t in session.targets] == proxies
@@ -222,7 +227,9 @@ def test_export_writes_cubes_and_csv_atomically(qtbot, window, tmp_path):
     rows = csv_path.read_text().splitlines()
     assert rows[0].split(",")[:2] == ["wavelength_nm", "degraded r5 c6"] and len(rows) == BANDS + 1
     assert float(rows[1].split(",")[1]) == pytest.approx(window.session.current_target.degraded.data[5, 6, 0], rel=1e-5)
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)  # the load-time noise analysis
     figures = window.exporter.export_figures(tmp_path / "figures")
-    assert {p.name for p in figures} == {"cube.png", "spectra.png", "compare.png", "warp.png", "training.png"}
+    # Views with nothing to show yet (no guides, warps or training after a proxy run) write no blank PNG.
+    assert {p.name for p in figures} == {"cube.png", "spectra.png", "noise.png"}
     assert all(p.stat().st_size > 1000 for p in figures)
     assert not [p for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]

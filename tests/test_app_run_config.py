@@ -35,6 +35,9 @@ def test_demo_run_exports_a_launch_script_the_cli_accepts(qtbot, window, tmp_pat
     qtbot.waitUntil(lambda: len(window.session.targets) == 4 and not window.jobs.busy, timeout=30000)
     window.pipeline.warp_config = WarpConfig(iterations=50, stencil=5)
     window.pipeline.steps_spin.setValue(222)
+    # hiralign.launch writes no --proxy-source yet, so the export refuses the demo's ensemble proxies
+    # (test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass); the CLI default it carries
+    window.pipeline.proxy_box.setCurrentText("auto")
     config = window.pipeline.config()
 
     script = export_run_config(window.session, config, tmp_path / "export", "run-a", "torchrun", 3)

@@ -32,12 +32,15 @@ from app.runner import PipelineRunner
 from app.settings import Preferences
 from app.views import to_display_rgb
 from hiralign.config import AdaptConfig, field_default, field_help
+from hiralign.ensemble import PROXY_SOURCES, ProxyConfig, resolve_source
 from hiralign.finetune import MODES, FinetuneConfig
 
 CHOOSE_MODEL = "Choose checkpoint folder…"
 #: The demo opens with a smaller budget than the paper's (M = 3 guides, 400 steps) so that
 #: *Run all* ends in minutes on two CPU cores; measurements of both in docs/gui.md.
-DEMO_BUDGET = {"guides": 1, "steps": 150}
+#: Its proxies come from the model's 8-view ensemble: ``auto`` blends in BM4D where bm4d is
+#: installed, about 90 s per 128² scene on two cores (4 scenes: 6 minutes before anything else).
+DEMO_BUDGET = {"guides": 1, "steps": 150, "proxy": "ensemble"}
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -80,9 +83,12 @@ class PipelinePanel(QWidget):
 
     Signals:
         loss_streamed(list): the finetune loss history so far, while it trains.
+        model_changed: the task or the source model chosen changed (the window re-checks
+            how the model will treat each target).
     """
 
     loss_streamed = Signal(list)
+    model_changed = Signal()
 
     def __init__(self, runner: PipelineRunner, prefs: Preferences, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,6 +108,13 @@ class PipelinePanel(QWidget):
         self.generator_box.setCurrentText(default)
         self.generator_button = QPushButton("Settings…", toolTip="Generator settings")
         self.warp_button = QPushButton("Warp settings…", toolTip="Spectral-warp settings (paper defaults)")
+        # Stage 1's proxy source, read from hiralign.ensemble.ProxyConfig like the CLI's --proxy-source.
+        self.proxy_config = ProxyConfig()
+        self.proxy_box = QComboBox(toolTip=_tip(ProxyConfig, "source"))
+        self.proxy_box.addItems(PROXY_SOURCES)
+        self.proxy_box.setCurrentText(field_default(ProxyConfig, "source"))
+        self.proxy_button = QPushButton("Settings…", toolTip="Proxy settings: ensemble transforms, blend weight, "
+                                                             "BM4D profile")
         # defaults and tooltips come from the config dataclasses, as the CLI's help does
         self.guides_spin = QSpinBox(minimum=1, maximum=32, value=field_default(AdaptConfig, "guides"),
                                     toolTip=_tip(AdaptConfig, "guides"))
@@ -118,10 +131,15 @@ class PipelinePanel(QWidget):
         self.device_box = QComboBox(toolTip="Where the heavy stages run")
         self.device_box.addItems(DEVICES)
         self.device_box.setCurrentText(prefs.device if prefs.device in DEVICES else "auto")
+        self._saved_device = self.device_box.currentText()  # checked against the machine by set_availability
 
         form = QFormLayout()
         form.addRow("Task", self.task_box)
         form.addRow("Source model", self.model_box)
+        proxy_row = QHBoxLayout()
+        proxy_row.addWidget(self.proxy_box, 1)
+        proxy_row.addWidget(self.proxy_button)
+        form.addRow("Proxy source", proxy_row)
         generator_row = QHBoxLayout()
         generator_row.addWidget(self.generator_box, 1)
         generator_row.addWidget(self.generator_button)
@@ -154,7 +172,7 @@ class PipelinePanel(QWidget):
         grid.addWidget(self.run_all_button, 1, 2)
         self.cancel_button = QPushButton("Cancel", enabled=False, toolTip="Stop the running stage (Esc)")
         self.cancel_button.setShortcut("Esc")
-        self.cancel_button.clicked.connect(lambda _checked=False: self.runner.cancel())
+        self.cancel_button.clicked.connect(lambda _checked=False: self.cancel())
         grid.addWidget(self.cancel_button, 2, 0, 1, 3)
 
         self.progress = QProgressBar(minimum=0, maximum=1000, value=0, textVisible=True)
@@ -176,6 +194,7 @@ class PipelinePanel(QWidget):
         layout.addStretch(1)
 
         self._job: Job | None = None
+        self._cancelling = False
         self._stage_started = 0.0
         self._preview_stage = ""
         self.task_box.currentTextChanged.connect(self._fill_models)
@@ -183,13 +202,19 @@ class PipelinePanel(QWidget):
         self.generator_box.currentTextChanged.connect(self._on_generator_changed)
         self.generator_button.clicked.connect(lambda _checked=False: self._edit_generator())
         self.warp_button.clicked.connect(lambda _checked=False: self._edit_warp())
+        self.proxy_button.clicked.connect(lambda _checked=False: self._edit_proxy())
+        self.proxy_box.currentTextChanged.connect(lambda _text: self._describe_proxy())
+        self.task_box.currentTextChanged.connect(lambda _text: self._describe_proxy())
         self.device_box.currentTextChanged.connect(self._on_device_changed)
         runner.stage_started.connect(self._on_stage_started)
         runner.stage_ended.connect(self._on_stage_ended)
         runner.previewed.connect(self._on_preview)
         for signal in (self.session.targets_changed, self.session.training_updated):
             signal.connect(self.update_buttons)
+        self.session.targets_changed.connect(self._on_targets_changed)
         self.session.target_updated.connect(lambda _i: self.update_buttons())
+        self.restore_settings()
+        self._describe_proxy()
         self._fill_models()
         self._on_generator_changed(self.generator_box.currentText())
         self.update_buttons()
@@ -206,10 +231,51 @@ class PipelinePanel(QWidget):
         model = self.model_box.currentData()
         finetune = FinetuneConfig(steps=self.steps_spin.value(), ratio=self.ratio_spin.value(),
                                   mode=self.mode_box.currentText())
+        proxy = dataclasses.replace(self.proxy_config, source=self.proxy_box.currentText())
         return AdaptConfig(task=self.task_box.currentText(), model=str(model) if model else None,
                            generator=self.generator_box.currentText(), generator_config=self.generator_config,
                            guides=self.guides_spin.value(), warp=self.warp_config or WarpConfig(), finetune=finetune,
-                           seed=self.seed_spin.value(), device=self.device_box.currentText())
+                           proxy=proxy, seed=self.seed_spin.value(), device=self.device_box.currentText())
+
+    # The settings kept between sessions (the model, generator settings and warp settings are
+    # per run; the device has its own preference).
+    def _saved_widgets(self) -> dict[str, QWidget]:
+        return {"task": self.task_box, "proxy": self.proxy_box, "generator": self.generator_box,
+                "guides": self.guides_spin, "ratio": self.ratio_spin, "steps": self.steps_spin, "mode": self.mode_box,
+                "seed": self.seed_spin}
+
+    def save_settings(self) -> None:
+        """Remember the settings for the next start (called when the window closes).
+
+        The demo's budget is not a choice of the user's: while it is unchanged, the guides
+        and steps saved stay what they were.
+        """
+        previous = self.prefs.pipeline_settings()
+        values: dict[str, object] = {}
+        for key, widget in self._saved_widgets().items():
+            values[key] = widget.currentText() if isinstance(widget, QComboBox) else widget.value()
+        if not self.budget_note.isHidden() and all(values[k] == DEMO_BUDGET[k] for k in DEMO_BUDGET):
+            for key in DEMO_BUDGET:
+                if key in previous:
+                    values[key] = previous[key]
+                else:
+                    del values[key]
+        self.prefs.set_pipeline_settings(values)
+
+    def restore_settings(self) -> None:
+        """Apply the settings saved by :meth:`save_settings`; unknown or invalid values are skipped."""
+        for key, text in self.prefs.pipeline_settings().items():
+            widget = self._saved_widgets().get(key)
+            try:
+                if isinstance(widget, QComboBox):
+                    if widget.findText(text) >= 0:
+                        widget.setCurrentText(text)
+                elif isinstance(widget, QSpinBox):
+                    widget.setValue(int(text))
+                elif isinstance(widget, QDoubleSpinBox):
+                    widget.setValue(float(text))
+            except ValueError:
+                continue  # a hand-edited preference file: keep the default
 
     def set_source_model(self, folder: str | Path) -> None:
         folder = str(folder)
@@ -219,6 +285,7 @@ class PipelinePanel(QWidget):
             index = self.model_box.findData(folder)
         self.model_box.setCurrentIndex(index)
         self.update_buttons()
+        self.model_changed.emit()
 
     def apply_demo(self, demo) -> None:
         """Select the demo's task, its shipped model and the demo budget, ready for *Run all*."""
@@ -226,20 +293,35 @@ class PipelinePanel(QWidget):
         self.session.task = demo.task
         self.guides_spin.setValue(DEMO_BUDGET["guides"])
         self.steps_spin.setValue(DEMO_BUDGET["steps"])
+        self.proxy_box.setCurrentText(DEMO_BUDGET["proxy"])
+        auto = resolve_source("auto", demo.task)
+        proxy_words = (f", proxies from the model's {DEMO_BUDGET['proxy']} (auto would blend in BM4D, about 1.5 min "
+                       "per scene on two cores)" if auto == "blend" else f", proxies from the model's "
+                       f"{DEMO_BUDGET['proxy']}")
         self.budget_note.setText(
-            f"Demo budget: {DEMO_BUDGET['guides']} guide per proxy, {DEMO_BUDGET['steps']} finetune steps, so Run all "
-            f"finishes in a few minutes. The paper's defaults are {field_default(AdaptConfig, 'guides')} guides and "
-            f"{field_default(FinetuneConfig, 'steps')} steps.")
+            f"Demo budget: {DEMO_BUDGET['guides']} guide per proxy, {DEMO_BUDGET['steps']} finetune steps"
+            f"{proxy_words}, so Run all finishes in a few minutes. The paper's defaults are "
+            f"{field_default(AdaptConfig, 'guides')} guides and {field_default(FinetuneConfig, 'steps')} steps.")
         self.budget_note.setVisible(True)
 
     def _fill_models(self) -> None:
         self.model_box.clear()
         shipped = stages.shipped_model(self.task_box.currentText(), [t.degraded for t in self.session.targets])
         if shipped is not None:
-            self.model_box.addItem(f"shipped: {self.task_box.currentText()}", str(shipped))
+            # Named by folder: "gaussian-any" (band-agnostic) and "gaussian" (31 bands) differ.
+            self.model_box.addItem(f"shipped: {Path(shipped).name}", str(shipped))
         self.model_box.addItem(CHOOSE_MODEL, None)
         self.session.task = self.task_box.currentText()
         self.update_buttons()
+        self.model_changed.emit()
+
+    def _on_targets_changed(self) -> None:
+        # The shipped model depends on the targets (a 16-band capture takes the band-agnostic
+        # one, as `hiralign adapt` decides): follow them unless the user chose a checkpoint.
+        shipped = self.model_box.currentText().startswith("shipped:") or self.model_box.currentData() is None
+        if shipped and str(self.model_box.currentData()) != str(stages.shipped_model(
+                self.task_box.currentText(), [t.degraded for t in self.session.targets])):
+            self._fill_models()
 
     def _on_model_activated(self, index: int) -> None:
         if self.model_box.itemText(index) != CHOOSE_MODEL:
@@ -264,6 +346,20 @@ class PipelinePanel(QWidget):
         if dialog.exec():
             self.generator_config = dialog.result_config
 
+    def _edit_proxy(self) -> None:
+        current = dataclasses.replace(self.proxy_config, source=self.proxy_box.currentText())
+        dialog = ConfigDialog(current, "Proxy settings", self)
+        if dialog.exec():
+            self.proxy_config = dialog.result_config
+            self.proxy_box.setCurrentText(self.proxy_config.source)
+
+    def _describe_proxy(self) -> None:
+        """The proxy box's tooltip says what ``auto`` means for the task chosen (as the run resolves it)."""
+        text = _tip(ProxyConfig, "source")
+        if self.proxy_box.currentText() == "auto":
+            text += f"\nHere, for {self.task_box.currentText()}: {resolve_source('auto', self.task_box.currentText())}"
+        self.proxy_box.setToolTip(text)
+
     def _edit_warp(self) -> None:
         from hiralign.warp import WarpConfig
 
@@ -273,6 +369,44 @@ class PipelinePanel(QWidget):
 
     def _on_device_changed(self, name: str) -> None:
         self.prefs.device = name
+
+    def set_availability(self, available: dict) -> None:
+        """Grey out what this machine cannot run (:func:`app.analysis.availability`), saying why.
+
+        A generator without its weights and ``cuda`` without a GPU stay listed (a launch file
+        for another machine may want them) but disabled, with the reason as their tooltip. A
+        ``cuda`` choice saved on a machine that had a GPU falls back to ``auto`` here, with a
+        message, instead of failing every run.
+        """
+        from PySide6.QtCore import Qt
+
+        def disable(box: QComboBox, text: str, reason: str) -> None:
+            index = box.findText(text)
+            item = box.model().item(index) if index >= 0 else None
+            if item is not None:
+                item.setEnabled(not reason)
+                item.setData(reason or None, Qt.ItemDataRole.ToolTipRole)
+
+        for name, reason in available.get("generators", {}).items():
+            if reason:
+                first = reason.split("; downloads are off")[0].split(". ")[0]
+                reason = (f"Not available on this machine: {first}. Download the weights (docs/generators.md) "
+                          "and restart, or choose another generator.")
+            disable(self.generator_box, name, reason)
+        if "bm4d" in available:
+            missing = "" if available["bm4d"] else ("Not available: the optional bm4d package is not installed "
+                                                    "(pip install bm4d; free for non-commercial use).")
+            for source in ("bm4d", "blend"):
+                disable(self.proxy_box, source, missing)
+        cuda = bool(available.get("cuda"))
+        disable(self.device_box, "cuda", "" if cuda else "Not available: torch sees no CUDA GPU on this machine.")
+        if not cuda and self._saved_device == "cuda" and self.device_box.currentText() == "cuda":
+            self.device_box.setCurrentText("auto")
+            import logging
+
+            logging.getLogger(__name__).warning("the saved device cuda is not available on this machine (no CUDA "
+                                                "GPU); using auto")
+        self._saved_device = ""
 
     # -- running -----------------------------------------------------------------------
     def start(self, stage: str) -> Job | None:
@@ -284,6 +418,21 @@ class PipelinePanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - every failure reaches the error dialog
             self.runner.errors.show_exception(exc)
             return None
+
+    def cancel(self) -> None:
+        """Stop the running stage (and the rest of *Run all*), saying so at once.
+
+        The worker stops at its next check, up to seconds later (a warp iteration, a
+        training step): until then the button is disabled and the status says it is
+        cancelling, instead of the stage's last progress line and ETA.
+        """
+        if not self.runner.busy:
+            return
+        self.runner.cancel()
+        self._cancelling = True
+        stage = self.runner.current_stage.capitalize()
+        self.status.setText(f"{stage}: cancelling… (it stops at its next step; finished results are kept)")
+        self.update_buttons()
 
     def update_buttons(self) -> None:
         busy = self.runner.busy
@@ -298,9 +447,10 @@ class PipelinePanel(QWidget):
         self.run_all_button.setEnabled(not busy and not all_reason)
         self.run_all_button.setToolTip(all_reason or "Proxy → Generate → Warp → Finetune → Evaluate "
                                                      "(the whole chain is checked first)")
-        self.cancel_button.setEnabled(busy)
+        self.cancel_button.setEnabled(busy and not self._cancelling)
         self.generator_button.setEnabled(not busy and dataclasses.is_dataclass(self.generator_config))
         self.warp_button.setEnabled(not busy)
+        self.proxy_button.setEnabled(not busy)
 
     def _on_stage_started(self, stage: str, job: Job) -> None:
         self._job = job
@@ -312,6 +462,8 @@ class PipelinePanel(QWidget):
         self.update_buttons()
 
     def _on_progress(self, stage: str, job: Job, done: float, total: float, message: str) -> None:
+        if self._cancelling:
+            return  # "cancelling…" stays until the stage has stopped
         if total > 0:
             self.progress.setValue(int(1000 * min(done / total, 1.0)))
         self.status.setText(f"{stage.capitalize()}: {message}  ·  {format_eta(job.eta_seconds())}")
@@ -325,6 +477,7 @@ class PipelinePanel(QWidget):
         if state == "finished":
             self.progress.setValue(1000)
         self._job = None
+        self._cancelling = False
         self.update_buttons()
 
     def _on_preview(self, key: str, value: object) -> None:

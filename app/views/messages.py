@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
@@ -75,11 +76,22 @@ class MessageLog(QWidget):
         self.handler.bridge.record.connect(self.add)
 
     def install(self, logger: logging.Logger | None = None) -> None:
-        """Receive WARNING and above of ``logger`` (default: the root logger)."""
+        """Receive WARNING and above of ``logger`` (default: the root logger), and the core's warnings.
+
+        :mod:`warnings` go to logging (``captureWarnings``), and the core's are shown every
+        time: Python's default filter shows a message once per code location, so the second
+        run's intensity warning, or the same file opened again, would reach nobody.
+        """
+        logging.captureWarnings(True)
+        warnings.filterwarnings("always", category=UserWarning, module=r"(hiralign|app)(\.|$)")
+        self._filter = warnings.filters[0]
         (logger or logging.getLogger()).addHandler(self.handler)
 
     def uninstall(self, logger: logging.Logger | None = None) -> None:
         (logger or logging.getLogger()).removeHandler(self.handler)
+        if getattr(self, "_filter", None) in warnings.filters:
+            warnings.filters.remove(self._filter)
+            warnings._filters_mutated()  # the filters' cache must forget the removed entry
 
     def add(self, level: int, source: str, text: str, created: float | None = None) -> None:
         """Append one message (any level; colour by severity)."""

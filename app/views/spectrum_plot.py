@@ -34,6 +34,8 @@ EMPTY_RANGE_NM = (400.0, 700.0)
 LEGEND_WIDTH = 215
 #: Smallest usable plot: below this the dock cannot be squeezed (px).
 MINIMUM_SIZE = (360, 190)
+#: Colour of the ROI statistics when only one layer exists (the degraded cube, before any run).
+ROI_COLOUR = "#00a0b0"
 HINT = "Click a pixel of the image to plot its spectrum in every layer · Shift-click pins it · tick ROI for a region"
 
 
@@ -194,16 +196,32 @@ class SpectrumPlot(QWidget):
             for row, col, _ in self.pins:
                 r, c = self.target.to_layer_pixel(cube, row, col)
                 columns[f"pin {self.layer} r{r} c{c}"] = cube.data[r, c]
-            stats = self.roi_statistics()
-            if stats is not None:
-                columns[f"roi {self.layer} mean"], columns[f"roi {self.layer} std"] = stats
+            for label in self.roi_layers() if self.roi is not None else ():
+                stats = self.roi_statistics(label)
+                if stats is not None:
+                    columns[f"roi {label} mean"], columns[f"roi {label} std"] = stats
         return self.target.wavelengths, columns
 
-    def roi_statistics(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Mean and standard deviation (B,) over the ROI of the layer on display."""
+    def roi_layers(self) -> list[str]:
+        """The layers whose ROI mean ± std is drawn: before and after restoration, and the layer on display.
+
+        Before = the degraded observation; after = the adapted model's restoration, else the
+        source model's (the proxy). The layer on display is added when it is another one.
+        """
+        if self.target is None:
+            return []
+        available = {label for label, _ in self.target.layers()}
+        after = next((label for label in ("restored", "proxy") if label in available), None)
+        layers = ["degraded"] + ([after] if after else [])
+        if self.layer in available and self.layer not in layers:
+            layers.append(self.layer)
+        return layers
+
+    def roi_statistics(self, layer: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Mean and standard deviation (B,) over the ROI of ``layer`` (default: the layer on display)."""
         if self.target is None or self.roi is None:
             return None
-        cube = self.target.layer(self.layer)
+        cube = self.target.layer(layer or self.layer)
         if cube is None:
             return None
         top, left, height, width = self.roi
@@ -321,18 +339,29 @@ class SpectrumPlot(QWidget):
                                        symbolSize=4, symbolBrush=colour, symbolPen=None,
                                        name=f"pin {self.layer} ({r}, {c})")
                 self._pin_curves.append(curve)
-            stats = self.roi_statistics()
-            if stats is not None:
-                mean, std = with_gaps(stats[0], bad), with_gaps(stats[1], bad)
-                fill_colour = QColor("#00a0b0")
-                fill_colour.setAlpha(60)
-                edge = pg.mkPen(fill_colour, width=1)
-                upper = pg.PlotCurveItem(wl, mean + std, pen=edge, connect="finite")
-                lower = pg.PlotCurveItem(wl, mean - std, pen=edge, connect="finite")
-                band = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(fill_colour))
-                top, left, height, width = self.roi
-                mean_curve = self.plot.plot(wl, mean, pen=pg.mkPen("#00a0b0", width=2.5), connect="finite",
-                                            name=f"ROI {self.layer} mean ± std ({height}×{width} px)")
-                for item in (upper, lower, band):
-                    self.plot.addItem(item, ignoreBounds=item is band)
-                self._roi_items = [upper, lower, band, mean_curve]
+        if self.roi is None:
+            return
+        top, left, height, width = self.roi
+        layers = self.roi_layers()
+        for label in layers:
+            stats = self.roi_statistics(label)
+            if stats is None:
+                continue
+            mean, std = with_gaps(stats[0], bad), with_gaps(stats[1], bad)
+            colour = ROI_COLOUR if len(layers) == 1 else layer_colour(label)
+            fill_colour = QColor(colour)
+            fill_colour.setAlpha(50)
+            edge = pg.mkPen(fill_colour, width=1)
+            upper = pg.PlotCurveItem(wl, mean + std, pen=edge, connect="finite")
+            lower = pg.PlotCurveItem(wl, mean - std, pen=edge, connect="finite")
+            band = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(fill_colour))
+            # The noisy observation's spread must not squash the restored layers' range.
+            noisy = label == "degraded" and len(layers) > 1
+            # Dash-dotted beside a clicked pixel's solid curves of the same layer colour.
+            style = pg.QtCore.Qt.PenStyle.DashDotLine if self.pixel is not None else pg.QtCore.Qt.PenStyle.SolidLine
+            mean_curve = pg.PlotDataItem(wl, mean, pen=pg.mkPen(colour, width=2.5, style=style), connect="finite",
+                                         name=f"ROI {label} mean ± std ({height}×{width} px)")
+            self.plot.addItem(mean_curve)
+            for item in (upper, lower, band):
+                self.plot.addItem(item, ignoreBounds=item is band or noisy)
+            self._roi_items += [upper, lower, band, mean_curve]
