@@ -17,7 +17,9 @@ Rows (PROTOCOL.md "Adaptation benchmark"):
                  model on them (one more round of self-training, same per-round budget)
 
 ``--labels`` chooses where every finetuned row's proxies come from (hiralign.ensemble:
-model, ensemble, bm4d, blend). Every row reports its label quality: the proxies' PSNR/SAM
+auto — ``hiralign adapt``'s default, the BM4D blend for gaussian when bm4d is installed —,
+model, ensemble, bm4d, blend); the finetuned rows' configs carry the same proxy source.
+Every row reports its label quality: the proxies' PSNR/SAM
 against the clean scenes and, where the layout is known (cleanprior: the proxy's own; exact:
 T rebuilt from the seed), the synthesized cubes' against the clean scene moved the same way.
 
@@ -59,7 +61,7 @@ from hiralign.proxy import restore_cube  # noqa: E402
 from hiralign.resources import shipped_model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from labels import SETS, bm4d_cached, label_score, load_set, to_model_grid  # noqa: E402
+from labels import SETS, bm4d_cached, label_score, load_set, proxy_config, to_model_grid  # noqa: E402
 
 ROWS = ("source", "bm4d", "bicubic", "control", "proxy-only", "round2", "classic", "hiralign", "cleanprior", "exact",
         "upper-bound", "unobserved", "unobserved-proxy-only")
@@ -77,14 +79,15 @@ def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
 def prepare_proxies(folder: Path, observed: list[Cube], source: str, task: str, model_dir: Path, cache: Path,
                     device: str) -> Path:
     """Proxies of ``observed`` from ``source`` (hiralign.ensemble), written as a run folder's proxies/ holds them."""
-    from hiralign.ensemble import ProxyConfig, make_proxy
+    from hiralign.ensemble import make_proxy
 
     if all((folder / f"{o.name}.hdr").is_file() for o in observed):
         return folder
     model, ckpt = load_checkpoint(model_dir, device)
+    config = proxy_config(source)
     for o in observed:
-        classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if source in ("bm4d", "blend") else None
-        proxy = make_proxy(to_model_grid(o, ckpt, model), ProxyConfig(source=source), model=model, scale=ckpt.scale,
+        classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if config.needs_bm4d else None
+        proxy = make_proxy(to_model_grid(o, ckpt, model), config, model=model, scale=ckpt.scale,
                            device=device, classical=classical, name=o.name)
         io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), folder / f"{o.name}_rgb.png", bits=16)
         io.save(proxy, folder / f"{o.name}.hdr")
@@ -132,11 +135,12 @@ def synth_labels(run: Adaptation, generator: str, clean: list[Cube], model_dir: 
 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
               finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
-              device: str, model_dir: Path | None = None) -> tuple[Adaptation, dict]:
+              device: str, model_dir: Path | None = None, labels: str = "model") -> tuple[Adaptation, dict]:
     mode = "proxy-only" if row.endswith("proxy-only") or row == "round2" else "hiralign"
     config = AdaptConfig(task=task, model=None if model_dir is None else str(model_dir), generator=generator,
                          guides=0 if mode == "proxy-only" else 3,
-                         finetune=dataclasses.replace(finetune_config, mode=mode), device=device)
+                         finetune=dataclasses.replace(finetune_config, mode=mode), device=device,
+                         proxy=proxy_config(labels))
     run = Adaptation(targets, config, work / row, clean=clean_paths)
     run.source_model()
     run.prepare()
@@ -208,6 +212,9 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
                   crop: int = 0) -> dict:
+    from hiralign.ensemble import resolve_source
+
+    labels = resolve_source(labels, task, 4 if task == "sr4" else 1)
     tag = f"{set_name}-{crop}" if crop else set_name
     work = out / f"{task}-{tag}" / (f"labels-{labels}" if labels != "model" else "")
     work.mkdir(parents=True, exist_ok=True)
@@ -245,7 +252,8 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
             continue
         start = time.perf_counter()
         gen = ROW_GENERATOR.get(row, generator)
-        run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device)
+        run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device,
+                                labels=labels)
         m = report["metrics"]["mean"]
         results[row] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                         "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -259,10 +267,10 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
             raise SystemExit("round2 needs the proxy-only row (its adapted model makes the new proxies)")
         start = time.perf_counter()
         adapted = work / "proxy-only" / "checkpoint"
-        round_labels = "ensemble" if labels in ("ensemble", "blend") else "model"
+        round_labels = "ensemble" if labels.startswith(("ensemble", "blend")) else "model"
         proxies2 = prepare_proxies(work / "proxies-round2", observed, round_labels, task, adapted, cache, device)
         run, report = adapt_row(work, "round2", targets, clean_paths, task, finetune_config, generator, proxies2,
-                                device)
+                                device, labels=round_labels)
         m = report["metrics"]["mean"]
         results["round2"] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                              "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -286,7 +294,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
             continue
         start = time.perf_counter()
         run, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, proxies_from,
-                           device)
+                           device, labels=labels)
         model, ck = load_checkpoint(run.run.root / "checkpoint", device)
         results[row] = scores(model, observed[2:], clean[2:], ck.scale)
         results[row]["source_on_same"] = {
@@ -354,8 +362,10 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps", type=int, default=FinetuneConfig().steps)
     parser.add_argument("--generator", default="patchnn")
-    parser.add_argument("--labels", default="model", choices=("model", "ensemble", "bm4d", "blend"),
-                        help="where every finetuned row's proxies come from (hiralign.ensemble)")
+    parser.add_argument("--labels", default="auto", choices=("auto", "model", "ensemble", "subspace", "bm4d", "blend",
+                                                             "blend-subspace", "blend-bm4d"),
+                        help="where every finetuned row's proxies come from (hiralign.ensemble; auto: "
+                             "hiralign adapt's default for the task)")
     parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
                         help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
@@ -391,7 +401,10 @@ def main() -> None:
         for set_name in args.sets:
             print(f"== {task} on {set_name}", flush=True)
             key = f"{task} / {set_name}" + (f" / {args.crop}²" if args.crop else "")
-            key += f" / labels {args.labels}" if args.labels != "model" else ""
+            from hiralign.ensemble import resolve_source
+
+            resolved = resolve_source(args.labels, task, 4 if task == "sr4" else 1)
+            key += f" / labels {resolved}" if resolved != "model" else ""
             all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
                                              args.labels, Path(args.bm4d_cache), args.crop)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),

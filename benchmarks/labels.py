@@ -26,6 +26,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ def proxy_labels(task: str, set_name: str, sources: list[str], model_dir: Path, 
                  transforms: int, blend_weight: float, device: str) -> tuple[dict, dict]:
     """Label quality of each proxy source; returns (results, the proxies on the model grid)."""
     from hiralign.bands import resample_bands
-    from hiralign.ensemble import ProxyConfig, make_proxy
+    from hiralign.ensemble import make_proxy
     from hiralign.models.checkpoint import load_checkpoint
 
     clean, observed = observe_set(task, set_name, crop)
@@ -150,10 +151,8 @@ def proxy_labels(task: str, set_name: str, sources: list[str], model_dir: Path, 
         rows, made = [], []
         for o, c in zip(observed, clean):
             grid = to_model_grid(o, ckpt, model)
-            classical = None
-            if source in ("bm4d", "blend"):
-                classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model)
-            config = ProxyConfig(source=source, transforms=transforms, blend_weight=blend_weight)
+            config = proxy_config(source, transforms=transforms, blend_weight=blend_weight)
+            classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if config.needs_bm4d else None
             proxy = make_proxy(grid, config, model=model, scale=ckpt.scale, device=device, classical=classical,
                                name=c.name)
             made.append(proxy)
@@ -165,6 +164,19 @@ def proxy_labels(task: str, set_name: str, sources: list[str], model_dir: Path, 
         r = results[source]
         print(f"  proxy {source}: {r['psnr']:.2f} dB, SAM {r['sam']:.2f}°, {r['wall_s']:.0f} s", flush=True)
     return results, proxies
+
+
+def proxy_config(source: str, **settings: Any) -> Any:
+    """The :class:`hiralign.ensemble.ProxyConfig` a benchmark source name stands for.
+
+    ``blend-bm4d`` and ``blend-subspace`` name the blend's classical restorer; a plain
+    ``blend`` is the library default (subspace). Results before 2026-12-01 13:30 called the
+    model + BM4D blend ``blend``.
+    """
+    from hiralign.ensemble import ProxyConfig
+
+    name, _, classical = source.partition("-")
+    return ProxyConfig(source=name, **({"classical": classical} if classical else {}), **settings)
 
 
 def synthesize(generator: str, proxy: Cube, n: int, seed: int, settings: dict, device: str) -> list[tuple]:
@@ -245,7 +257,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["gaussian"])
     parser.add_argument("--sets", nargs="+", default=["kaist", "cave"], choices=sorted(SETS))
     parser.add_argument("--crop", type=int, default=0, help="centred crop side (0: whole 256² scenes)")
-    parser.add_argument("--sources", nargs="+", default=["model", "ensemble", "bm4d", "blend"])
+    parser.add_argument("--sources", nargs="+", default=["model", "ensemble", "subspace", "bm4d", "blend-subspace",
+                                                         "blend-bm4d"],
+                        help="proxy sources (hiralign.ensemble; blend-bm4d / blend-subspace name the blend's partner)")
     parser.add_argument("--transforms", type=int, default=8, help="dihedral transforms of the ensemble")
     parser.add_argument("--blend-weight", type=float, default=0.25, help="model share of the blend")
     parser.add_argument("--generators", nargs="*", default=[], help="e.g. patchnn cleanprior exact classic")

@@ -1,25 +1,28 @@
-"""Better stage-1 labels: dihedral test-time ensembles, a classical restorer, their blend.
+"""Better stage-1 labels: dihedral test-time ensembles, classical restorers, their blend.
 
 The proxies p_i are the labels of every finetuning pair, so their error E = p − x (x the
 unknown clean scene) is inherited by the adapted model (docs/benchmarks.md: the clean
-upper bound is several dB ahead). Three ways to shrink E, each measured by
+upper bound is several dB ahead). The ways to shrink E, each measured by
 ``benchmarks/labels.py``:
 
 - ``ensemble``: the source model restores the 8 dihedral transforms of the target
   (4 quarter turns × optional mirror) and the inverse-transformed results are averaged.
   A convolutional restorer is not equivariant, so its errors partly decorrelate across
   the transforms while the signal does not.
-- ``bm4d``: a classical restorer (BM4D, ``pip install bm4d``, free for non-commercial use;
-  an optional ``[bench]`` extra, never a runtime dependency) with a blind per-band noise
-  level, for Gaussian-like noise only.
-- ``blend``: the weighted mean of both: their errors come from unrelated methods.
-- ``auto`` (the default of ``hiralign adapt``): ``blend`` where a classical denoiser can
-  help — a noise task (``gaussian``, ``sensor``) at scale 1 with ``bm4d`` installed — else
-  ``model``. :func:`resolve_source` decides; the run records what it resolved to.
+- ``subspace``: the project's training-free denoiser (:mod:`hiralign.classical`: noise
+  whitening, the cube's own spectral subspace, non-local means on the eigen-images); no
+  optional package, seconds per cube.
+- ``bm4d``: BM4D (``pip install bm4d``, free for non-commercial use; an optional
+  ``[bench]`` extra, never a runtime dependency) with a blind per-band noise level.
+- ``blend``: the weighted mean of the ensemble and the ``classical`` restorer (subspace or
+  bm4d): their errors come from unrelated methods.
+- ``auto`` (the default of ``hiralign adapt``): ``subspace`` where a denoiser can help — a
+  noise task (``gaussian``, ``sensor``) at scale 1 — else ``model``. :func:`resolve_source`
+  decides; the run records what it resolved to.
 
-For the ``sensor`` task BM4D runs after a generalised Anscombe transform built from the
-run's Poisson–Gaussian noise model (var = a·μ + b per band), so its white-Gaussian
-assumption holds (:func:`stabilise`).
+Both classical restorers model white Gaussian noise only; for the ``sensor`` task they run
+after a generalised Anscombe transform built from the run's Poisson–Gaussian noise model
+(var = a·μ + b per band), so that assumption holds (:func:`stabilise`).
 
 :func:`make_proxy` is the one entry point; :data:`PROXY_SOURCES` names the choices.
 """
@@ -42,7 +45,10 @@ if TYPE_CHECKING:
     from hiralign.noise import NoiseModel
 
 #: Where stage-1 proxies come from (see the module docstring).
-PROXY_SOURCES: tuple[str, ...] = ("auto", "model", "ensemble", "bm4d", "blend")
+PROXY_SOURCES: tuple[str, ...] = ("auto", "model", "ensemble", "subspace", "bm4d", "blend")
+
+#: The classical (training-free) restorers a proxy can come from or be blended with.
+CLASSICAL: tuple[str, ...] = ("subspace", "bm4d")
 
 #: Tasks whose degradation is noise a classical denoiser models (what ``auto`` blends for).
 CLASSICAL_TASKS: tuple[str, ...] = ("gaussian", "sensor")
@@ -60,8 +66,10 @@ class ProxyConfig:
 
     Attributes:
         source: model (the source restorer), ensemble (its 8 dihedral views averaged),
-            bm4d (BM4D, optional package), blend (ensemble and BM4D mixed), or auto: blend
-            for the noise tasks gaussian and sensor when bm4d is installed, else model.
+            subspace (the built-in training-free denoiser), bm4d (BM4D, optional package),
+            blend (ensemble and the classical restorer mixed), or auto: subspace for the
+            noise tasks gaussian and sensor, else model.
+        classical: the restorer blend mixes in: subspace or bm4d.
         transforms: dihedral transforms averaged by ``ensemble`` and ``blend`` (1–8; the
             first n of :data:`DIHEDRAL`: 4 = quarter turns only, 8 = all).
         blend_weight: weight of the model (ensemble) proxy in ``blend``; BM4D gets the rest.
@@ -71,6 +79,7 @@ class ProxyConfig:
     """
 
     source: str = "auto"
+    classical: str = "subspace"
     transforms: int = 8
     blend_weight: float = 0.25
     bm4d_profile: str = "np"
@@ -78,6 +87,8 @@ class ProxyConfig:
     def __post_init__(self) -> None:
         if self.source not in PROXY_SOURCES:
             raise ConfigError(f"unknown proxy source {self.source!r}; choose one of {', '.join(PROXY_SOURCES)}")
+        if self.classical not in CLASSICAL:
+            raise ConfigError(f"unknown classical restorer {self.classical!r}; choose one of {', '.join(CLASSICAL)}")
         if not 1 <= int(self.transforms) <= len(DIHEDRAL):
             raise ConfigError(f"transforms must be 1–{len(DIHEDRAL)}, got {self.transforms}")
         if not 0.0 <= self.blend_weight <= 1.0:
@@ -85,11 +96,18 @@ class ProxyConfig:
 
     @property
     def needs_model(self) -> bool:
-        return self.source != "bm4d"
+        return self.source not in CLASSICAL
+
+    @property
+    def restorer(self) -> str | None:
+        """The classical restorer this source runs (None: none)."""
+        if self.source in CLASSICAL:
+            return self.source
+        return self.classical if self.source == "blend" else None
 
     @property
     def needs_bm4d(self) -> bool:
-        return self.source in ("bm4d", "blend")
+        return self.restorer == "bm4d"
 
     def resolved(self, task: str, scale: int = 1) -> ProxyConfig:
         """This config with ``auto`` replaced by what it means here (:func:`resolve_source`)."""
@@ -99,14 +117,14 @@ class ProxyConfig:
 def resolve_source(source: str, task: str, scale: int = 1) -> str:
     """The concrete proxy source ``source`` stands for on ``task`` at spatial ``scale``.
 
-    ``auto`` → ``blend`` for :data:`CLASSICAL_TASKS` at scale 1 when bm4d is importable,
-    else ``model``: BM4D models white (or stabilised Poisson–Gaussian) noise only, so it
+    ``auto`` → ``subspace`` for :data:`CLASSICAL_TASKS` at scale 1, else ``model``: the
+    classical restorers model white (or stabilised Poisson–Gaussian) noise only, so they
     cannot help super-resolution, deblurring, inpainting, or stripes and impulses
     (``complex``). Any other source is returned unchanged.
     """
     if source != "auto":
         return source
-    return "blend" if task in CLASSICAL_TASKS and scale == 1 and bm4d_available() else "model"
+    return "subspace" if task in CLASSICAL_TASKS and scale == 1 else "model"
 
 
 def dihedral(data: np.ndarray, turns: int, mirror: bool) -> np.ndarray:
@@ -277,14 +295,14 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
         cube: (H, W, B) degraded cube on the model's bands.
         config: the proxy source and its settings; ``auto`` must be resolved first
             (:meth:`ProxyConfig.resolved`).
-        model: the source restorer (needed unless ``config.source == "bm4d"``).
+        model: the source restorer (needed unless the source is classical alone).
         scale: the model's spatial up-scaling; a classical source only denoises (scale 1).
         tiles, device, progress: as :func:`ensemble_restore`.
-        classical: a precomputed classical restoration of ``cube`` (skips BM4D; it costs
-            a minute per cube, so callers cache it).
+        classical: a precomputed classical restoration of ``cube`` (skips the restorer;
+            BM4D costs minutes per cube, so callers cache it).
         name: the proxy's name.
-        noise: the cube's Poisson–Gaussian noise model (``sensor``): BM4D then runs on the
-            stabilised cube (:func:`stabilise`); None: a blind σ per band.
+        noise: the cube's Poisson–Gaussian noise model (``sensor``): the classical
+            restorer then runs on the stabilised cube (:func:`stabilise`); None: a blind σ per band.
 
     Returns:
         The (H·scale, W·scale, B) proxy.
@@ -297,24 +315,37 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
         raise ConfigError("proxy source 'auto' must be resolved for the task first (ProxyConfig.resolved)")
     if config.needs_model and model is None:
         raise ConfigError(f"proxy source {config.source!r} needs the source model")
-    if config.needs_bm4d and scale != 1:
+    if config.restorer and scale != 1:
         raise ConfigError(f"proxy source {config.source!r} only denoises; it cannot serve a ×{scale} task")
     transforms = 1 if config.source == "model" else config.transforms
     learned = None
     if config.needs_model:
         learned = ensemble_restore(model, cube, scale=scale, transforms=transforms, tiles=tiles, device=device,
                                    progress=progress, name=name)
-    if not config.needs_bm4d:
+    if config.restorer is None:
         assert learned is not None
         return learned
     if noise is not None and noise.n_bands != cube.n_bands:
         noise = None  # resampled onto the model's bands: the capture's per-band model no longer applies
-    classic = classical if classical is not None else bm4d_restore(cube, noise=noise, profile=config.bm4d_profile,
-                                                                   name=name)
+    classic = classical if classical is not None else classical_restore(cube, config.restorer, noise=noise,
+                                                                        profile=config.bm4d_profile, name=name,
+                                                                        progress=progress)
     if learned is None:
         return classic.with_data(classic.data, name=name or cube.name)
     return blend(learned, classic, config.blend_weight, name=name or cube.name)
 
 
-__all__ = ["CLASSICAL_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend", "bm4d_available", "bm4d_restore",
-           "dihedral", "ensemble_restore", "make_proxy", "noise_sigma", "resolve_source", "stabilise", "undo_dihedral"]
+def classical_restore(cube: Cube, restorer: str, *, noise: NoiseModel | None = None, profile: str = "np",
+                      name: str | None = None, progress: Progress | None = None) -> Cube:
+    """The ``restorer`` ("subspace" or "bm4d") denoising of ``cube``, its noise whitened by ``noise`` or blindly."""
+    if restorer == "subspace":
+        from hiralign.classical import subspace_denoise
+
+        return subspace_denoise(cube, noise=noise, name=name, progress=progress)
+    if restorer == "bm4d":
+        return bm4d_restore(cube, noise=noise, profile=profile, name=name)
+    raise ConfigError(f"unknown classical restorer {restorer!r}; choose one of {', '.join(CLASSICAL)}")
+
+__all__ = ["CLASSICAL", "CLASSICAL_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend", "bm4d_available",
+           "bm4d_restore", "classical_restore", "dihedral", "ensemble_restore", "make_proxy", "noise_sigma",
+           "resolve_source", "stabilise", "undo_dihedral"]

@@ -559,7 +559,7 @@ def proxy_problems(config: AdaptConfig, scale: int = 1) -> list[str]:
 
     chosen = config.proxy_for(scale)
     problems = []
-    if chosen.needs_bm4d and scale != 1:
+    if chosen.restorer and scale != 1:
         problems.append(f"proxy source {chosen.source!r} only denoises; it cannot make ×{scale} proxies for "
                         f"{config.task!r} (use model or ensemble)")
     if chosen.needs_bm4d and not bm4d_available():

@@ -72,16 +72,11 @@ def _arrays(folder, pattern):
 
 
 def test_run_all_in_the_window_and_adapt_from_its_exported_config_write_identical_run_folders(
-        qtbot, window, tmp_path, monkeypatch):
+        qtbot, window, tmp_path):
     """The Done-when test of one pipeline under both faces (demo scenes, cropped, tiny budget)."""
     from safetensors.torch import load_file
 
-    from hiralign import ensemble, io
-
-    # BM4D's multi-threaded aggregation differs in the last float bit from run to run, so bit
-    # equality is checked on the model's proxies (what `auto` is without bm4d, as on CI); the
-    # blended proxies have their own test (tests/test_sensor_run.py)
-    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
+    from hiralign import io
     from hiralign.cli import main
     from hiralign.generate import settings_class
     from hiralign.launch import script_arguments
@@ -220,8 +215,8 @@ def test_a_16_band_target_goes_through_proxy_in_the_window_exactly_as_in_the_cli
     from hiralign import ensemble, io
 
     # `hiralign proxy` restores with the model alone; the window's Proxy is adapt's stage 1, whose
-    # `auto` source is that same model where bm4d is not installed (as on CI)
-    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
+    # `auto` source is that same model for tasks no classical denoiser serves
+    monkeypatch.setattr(ensemble, "CLASSICAL_TASKS", ())
     from hiralign.bands import resample_bands
     from hiralign.cli import main
 

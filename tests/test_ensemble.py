@@ -104,7 +104,7 @@ def test_proxy_config_checks() -> None:
     with pytest.raises(ConfigError, match="blend_weight"):
         ProxyConfig(source="blend", blend_weight=1.5)
     assert ProxyConfig("bm4d").needs_bm4d and not ProxyConfig("bm4d").needs_model
-    assert ProxyConfig("blend").needs_bm4d and ProxyConfig("blend").needs_model
+    assert ProxyConfig("blend", classical="bm4d").needs_bm4d and ProxyConfig("blend").needs_model
 
 
 def test_make_proxy_sources_and_their_errors(rng: np.random.Generator) -> None:
@@ -149,16 +149,18 @@ def test_bm4d_restore_denoises_with_a_blind_sigma(rng: np.random.Generator) -> N
         bm4d_restore(noisy, sigma=np.ones(3))
 
 
-def test_auto_blends_only_for_noise_tasks_with_bm4d_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_the_subspace_denoiser_for_noise_tasks_and_the_model_elsewhere() -> None:
     from hiralign.ensemble import resolve_source
 
-    monkeypatch.setattr(ensemble, "bm4d_available", lambda: True)
-    assert resolve_source("auto", "gaussian") == resolve_source("auto", "sensor") == "blend"
+    assert resolve_source("auto", "gaussian") == resolve_source("auto", "sensor") == "subspace"
     for task, scale in (("complex", 1), ("sr4", 4), ("deblur", 1), ("gaussian", 2)):
         assert resolve_source("auto", task, scale) == "model"
     assert resolve_source("bm4d", "sr4", 4) == "bm4d"  # explicit choices are kept (preflight refuses them)
-    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
-    assert ProxyConfig().resolved("gaussian").source == "model"
+    assert ProxyConfig().resolved("complex").source == "model"
+    assert ProxyConfig("blend").restorer == "subspace" and ProxyConfig("blend", classical="bm4d").needs_bm4d
+    assert ProxyConfig("subspace").restorer == "subspace" and not ProxyConfig("subspace").needs_model
+    with pytest.raises(ConfigError, match="classical restorer"):
+        ProxyConfig("blend", classical="bm3d")
     with pytest.raises(ConfigError, match="resolved"):
         make_proxy(_cube(np.random.default_rng(0)), ProxyConfig(), model=Conv(np.eye(3)))
 

@@ -224,23 +224,23 @@ def test_proxy_restores_a_many_band_cube_on_its_own_bands_and_scale(tmp_path, ca
     np.testing.assert_allclose(proxy.data, data, rtol=1e-4, atol=1e-6)
 
 
-def test_the_proxy_source_is_recorded_and_auto_falls_back_to_the_model_without_bm4d(tmp_path, monkeypatch):
+def test_the_proxy_source_is_recorded_and_an_unavailable_bm4d_is_refused_up_front(tmp_path, monkeypatch):
     from hiralign import ensemble
 
     target = _counts_capture(tmp_path / "capture.hdr")
     model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
-    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
-    assert main(_adapt(target, model, tmp_path / "plain")) == 0
+    assert main(_adapt(target, model, tmp_path / "plain") + ["--proxy-source", "model"]) == 0
     config = json.loads((tmp_path / "plain" / "config.json").read_text())
-    assert config["settings"]["proxy"]["source"] == "auto"  # what was asked ...
-    assert json.loads((tmp_path / "plain" / "report.json").read_text())["proxy_source"] == "model"  # ... and used
+    assert config["settings"]["proxy"]["source"] == "model"
+    assert json.loads((tmp_path / "plain" / "report.json").read_text())["proxy_source"] == "model"
     # asking for BM4D without it installed is refused before anything is written
-    code = main(_adapt(target, model, tmp_path / "refused") + ["--proxy-source", "blend"])
+    monkeypatch.setattr(ensemble, "bm4d_available", lambda: False)
+    code = main(_adapt(target, model, tmp_path / "refused") + ["--proxy-source", "bm4d"])
     assert code != 0 and not (tmp_path / "refused" / "proxies").exists()
 
 
-def test_a_sensor_run_with_blend_proxies_mixes_the_model_with_stabilised_bm4d(tmp_path):
-    pytest.importorskip("bm4d")
+@pytest.mark.parametrize("source", ["auto", "blend-bm4d"])
+def test_a_sensor_run_makes_classical_proxies_on_the_stabilised_capture(tmp_path, source):
     from hiralign.ensemble import ProxyConfig, make_proxy
     from hiralign.intensity import IntensityScale
     from hiralign.models.checkpoint import load_checkpoint
@@ -248,17 +248,23 @@ def test_a_sensor_run_with_blend_proxies_mixes_the_model_with_stabilised_bm4d(tm
     from hiralign.proxy import TileConfig
     from hiralign.stages import RunScale, normalised
 
+    if source == "blend-bm4d":
+        pytest.importorskip("bm4d")
+        extra, config, resolved = (["--proxy-source", "blend", "--proxy-classical", "bm4d", "--proxy-transforms", "2"],
+                                   ProxyConfig("blend", classical="bm4d", transforms=2), "blend")
+    else:
+        extra, config, resolved = [], ProxyConfig("subspace"), "subspace"
     target = _counts_capture(tmp_path / "capture.hdr", side=48)
     model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
     run = tmp_path / "run"
-    assert main(_adapt(target, model, run) + ["--proxy-transforms", "2"]) == 0
+    assert main(_adapt(target, model, run) + extra) == 0
     report = json.loads((run / "report.json").read_text())
-    assert report["proxy_source"] == "blend"
+    assert report["proxy_source"] == resolved
     proxy = io.load(run / "proxies" / "capture.hdr")
-    # the stored proxy is exactly 0.25 · (2-view ensemble) + 0.75 · BM4D of the stabilised normalised capture
+    # the stored proxy is exactly the configured source applied to the normalised capture with the run's noise model
     scale = RunScale(IntensityScale.from_dict(json.loads((run / "intensity.json").read_text())),
                      NoiseModel.from_dict(json.loads((run / "noise.json").read_text())))
     net, _ = load_checkpoint(model, "cpu")
-    expected = make_proxy(normalised(io.load(target), scale), ProxyConfig("blend", transforms=2), model=net,
+    expected = make_proxy(normalised(io.load(target), scale), config, model=net,
                           tiles=TileConfig(tile=32, overlap=8), noise=scale.train_noise)
     np.testing.assert_allclose(proxy.data, expected.data, atol=2e-3)

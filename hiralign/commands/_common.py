@@ -83,18 +83,20 @@ def tile_config(args: argparse.Namespace) -> Any:
 
 
 #: ``hiralign adapt`` options of :class:`hiralign.ensemble.ProxyConfig`.
-PROXY_OPTIONS = {"--proxy-source": "source", "--blend-weight": "blend_weight", "--proxy-transforms": "transforms"}
+PROXY_OPTIONS = {"--proxy-source": "source", "--proxy-classical": "classical", "--blend-weight": "blend_weight",
+                 "--proxy-transforms": "transforms"}
 
 
 def add_proxy_options(parser: argparse.ArgumentParser) -> None:
     """Where stage-1 proxies come from; help texts and defaults from :class:`hiralign.ensemble.ProxyConfig`."""
     from hiralign.config import field_default, field_help
-    from hiralign.ensemble import PROXY_SOURCES, ProxyConfig
+    from hiralign.ensemble import CLASSICAL, PROXY_SOURCES, ProxyConfig
 
     group = parser.add_argument_group("stage-1 proxies")
+    choices = {"source": PROXY_SOURCES, "classical": CLASSICAL}
     for flag, name in PROXY_OPTIONS.items():
         kind = type(field_default(ProxyConfig, name))
-        extra: dict[str, Any] = {"choices": PROXY_SOURCES} if name == "source" else {"type": kind}
+        extra: dict[str, Any] = {"choices": choices[name]} if name in choices else {"type": kind}
         group.add_argument(flag, default=None, help=field_help(ProxyConfig, name), **extra)
 
 
