@@ -239,6 +239,7 @@ def warm_up(progress: Progress) -> None:
     from hiralign.evaluate import score_cube
     from hiralign.generate import get_generator
     from hiralign.proxy import restore_cube
+    from hiralign.quality import quality_report
     from hiralign.warp import WarpConfig, warp
 
     configure_torch()
@@ -250,6 +251,9 @@ def warm_up(progress: Progress) -> None:
     optimizer.step()
     progress.report(1, 4, "warming up: torch")
     score_cube(restore_cube(layer, tiny), tiny, maps=True)
+    # Evaluate's no-reference report: its first call imports scipy.ndimage and friends (103 ms
+    # of held GIL, measured), the largest stall left in a Run all before this line.
+    quality_report(tiny, tiny.with_data(tiny.data * 0.5), tile=8, overlap=2)
     progress.report(2, 4, "warming up: metrics")
     rgb = stages.proxy_rgb(tiny)
     warp(tiny, rgb[::-1].copy(), WarpConfig(iterations=2), proxy_rgb=rgb, device="cpu")

@@ -2,11 +2,12 @@
 
 Each repeat starts a fresh child process that opens the main window offscreen on the demo
 (the shipped source model and the demo budget the window picks: 1 guide per proxy, 150
-finetuning steps), runs the start-up warm-up job as the application does, presses *Run all* and records,
-per stage, the wall time and the largest
-event-loop stall (how late a 10 ms GUI timer fired: the window's responsiveness while the
+finetuning steps, proxies from the model's 8-view ensemble), runs the start-up warm-up job
+as the application does, presses *Run all* and records, per stage, the wall time and the
+largest event-loop stall (how late a 10 ms GUI timer fired: the window's responsiveness while the
 stage's worker runs). The parent prints medians over the repeats as a Markdown table and
-the load average seen, since other processes on the machine inflate both numbers.
+the load average sampled during the runs, since other processes on the machine inflate both
+numbers.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui_run_all.py --repeats 3
 """
@@ -24,6 +25,30 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("proxy", "generate", "warp", "finetune", "evaluate")
+
+
+class LoadSampler:
+    """The 1-minute load average every ``every_s`` seconds while the run lasts (other jobs inflate stalls)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self._stop.wait(every_s)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def child(timeout_s: float) -> dict:
@@ -52,13 +77,16 @@ def child(timeout_s: float) -> dict:
         window.open_demo()
         pump(lambda: len(window.session.targets) == 4 and not window.jobs.busy, "opening the demo")
         started = time.monotonic()
-        window.pipeline.start("all")
-        pump(lambda: not window.runner.busy and not window.jobs.busy, "Run all")
+        with LoadSampler() as load:
+            window.pipeline.start("all")
+            pump(lambda: not window.runner.busy and not window.jobs.busy, "Run all")
         total = time.monotonic() - started
         errors = [summary for summary, _ in window.errors.history]
         result = {"total_s": total, "stages": dict(window.runner.timings), "errors": errors,
                   "metrics": [t.metrics for t in window.session.targets if t.metrics],
-                  "load": os.getloadavg()[:2]}
+                  "load": os.getloadavg()[:2], "load_during": load.samples,
+                  "proxy_source": window.pipeline.config().proxy.source,
+                  "torch_threads": __import__("torch").get_num_threads()}
         window.close()
     return result
 
@@ -91,8 +119,11 @@ def main() -> int:
     def median(values: list[float]) -> float:
         return statistics.median(values) if values else float("nan")
 
-    print(f"{os.cpu_count()} CPUs; medians of {len(runs)} runs; load average seen "
-          f"{median([r['load'][0] for r in runs]):.1f}")
+    during = [v for r in runs for v in r.get("load_during", [])]
+    print(f"{os.cpu_count()} CPUs; medians of {len(runs)} runs; 1-min load average during the runs "
+          f"{min(during, default=float('nan')):.1f}–{max(during, default=float('nan')):.1f} "
+          f"(mean {statistics.fmean(during) if during else float('nan'):.1f}); proxy source "
+          f"{runs[0].get('proxy_source')}, torch threads in the workers {runs[0].get('torch_threads')}")
     print("| stage | wall s | max GUI stall ms |\n|---|---|---|")
     for stage in STAGES:
         cells = [r["stages"][stage] for r in runs if stage in r["stages"]]

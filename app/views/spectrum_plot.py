@@ -135,7 +135,9 @@ class SpectrumPlot(QWidget):
         if new:  # once per target: a large cube's maximum costs tens of ms
             data = target.degraded.data[::4, ::4] if target is not None else np.zeros(0)
             self._peak = float(np.nanmax(data)) if data.size and np.isfinite(data).any() else 0.0
-        self._draw_bad_bands()
+            self._draw_bad_bands()  # the degraded cube's bad bands: they change with the target only
+        elif not self.has_curves():
+            return  # a new layer of the same target changes no curve: no redraw (results stream in often)
         self.redraw()
         if new:
             self._show_range()
@@ -172,6 +174,8 @@ class SpectrumPlot(QWidget):
 
     def set_band_lines(self, wavelengths: list[float]) -> None:
         """Vertical lines at the band(s) on display."""
+        if [line.value() for line in self._band_lines] == [float(w) for w in wavelengths]:
+            return  # unchanged (every streamed result re-announces the bands): no repaint of the plot
         for line in self._band_lines:
             self.plot.removeItem(line)
         colours = CHANNEL_COLOURS if len(wavelengths) == 3 else ("#555555",)
