@@ -149,10 +149,10 @@ def test_bm4d_restore_denoises_with_a_blind_sigma(rng: np.random.Generator) -> N
         bm4d_restore(noisy, sigma=np.ones(3))
 
 
-def test_auto_is_the_subspace_denoiser_for_noise_tasks_and_the_model_elsewhere() -> None:
+def test_auto_uses_the_subspace_denoiser_for_noise_tasks_and_the_model_elsewhere() -> None:
     from hiralign.ensemble import resolve_source
 
-    assert resolve_source("auto", "gaussian") == resolve_source("auto", "sensor") == "subspace"
+    assert resolve_source("auto", "gaussian") == "subspace" and resolve_source("auto", "sensor") == "blend"
     for task, scale in (("complex", 1), ("sr4", 4), ("deblur", 1), ("gaussian", 2)):
         assert resolve_source("auto", task, scale) == "model"
     assert resolve_source("bm4d", "sr4", 4) == "bm4d"  # explicit choices are kept (preflight refuses them)

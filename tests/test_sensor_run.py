@@ -253,7 +253,7 @@ def test_a_sensor_run_makes_classical_proxies_on_the_stabilised_capture(tmp_path
         extra, config, resolved = (["--proxy-source", "blend", "--proxy-classical", "bm4d", "--proxy-transforms", "2"],
                                    ProxyConfig("blend", classical="bm4d", transforms=2), "blend")
     else:
-        extra, config, resolved = [], ProxyConfig("subspace"), "subspace"
+        extra, config, resolved = [], ProxyConfig("blend"), "blend"
     target = _counts_capture(tmp_path / "capture.hdr", side=48)
     model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
     run = tmp_path / "run"
