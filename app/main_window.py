@@ -195,8 +195,10 @@ class MainWindow(QMainWindow):
     # -- showing -----------------------------------------------------------------------
     def _show_target(self, keep_view: bool) -> None:
         target = self.session.current_target
-        self.cube_view.set_target(target, keep_view=keep_view)
+        # The spectrum first: it forgets the old target's ROI, then the cube view announces its
+        # own (kept on when ticked, moved inside a new cube), so a ticked ROI is always plotted.
         self.spectrum.set_target(target)
+        self.cube_view.set_target(target, keep_view=keep_view)
         # Hidden tabs redraw when shown: results streaming in must not redraw unseen views.
         self._stale_tabs = {self.compare_view, self.warp_view, self.noise_view}
         self._refresh_visible_tab()

@@ -166,6 +166,7 @@ def shoot_capture(window, path: Path, out: Path, pump) -> list[Path]:
     target = window.session.current_target
     pump(lambda: target.analysis is not None and not window.jobs.busy, f"the noise estimate of {path}")
     window.tabs.setCurrentWidget(window.cube_view)
+    window.cube_view.roi_check.setChecked(False)  # a demo's ROI would land on paper, not on the scene
     pixel = bright_pixel(target.degraded)
     window._on_pixel_clicked(*pixel, False)
     window.cube_view.set_cursor(*pixel)

@@ -263,4 +263,10 @@ def warm_up(progress: Progress) -> None:
         get_generator("patchnn").generate(rgb, 1, 0)
     except Exception:  # noqa: BLE001 - only warming up; the stage reports real errors
         pass
+    try:  # the classical proxy (auto's subspace denoiser): its first call imports scikit-image (104 ms held)
+        from hiralign.classical import subspace_denoise
+
+        subspace_denoise(tiny)
+    except Exception:  # noqa: BLE001 - only warming up
+        pass
     progress.report(4, 4, "ready")

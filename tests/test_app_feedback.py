@@ -176,11 +176,11 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     assert panel.config().proxy == ProxyConfig(source="blend", blend_weight=0.4)
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
     panel.set_availability({**availability(), "bm4d": False})
-    assert not _enabled(panel.proxy_box, "bm4d") and not _enabled(panel.proxy_box, "blend")
-    assert _enabled(panel.proxy_box, "ensemble")
+    assert not _enabled(panel.proxy_box, "bm4d")
+    assert all(_enabled(panel.proxy_box, s) for s in ("blend", "subspace", "ensemble"))
     # launch.sh cannot carry it yet: the export refuses instead of running another proxy headless
     with pytest.raises(ConfigError, match="proxy settings"):
         export_run_config(window.session, panel.config(), tmp_path, "run")
     panel.apply_demo(type("Demo", (), {"task": "gaussian"})())
-    assert panel.config().proxy.source == DEMO_BUDGET["proxy"] == "ensemble"
-    assert "ensemble" in panel.budget_note.text()
+    assert panel.config().proxy.source == DEMO_BUDGET["proxy"] == "ensemble"  # the source model's own proxies
+    assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()

@@ -128,7 +128,7 @@ def test_the_noise_estimate_runs_off_the_gui_thread_and_is_plotted(qtbot, window
     assert "counts²" in view.fit.text() and "signal-dependent" in view.fit.text()
     view.band_box.setCurrentIndex(2)
     assert f"{IMEC_WL[2]:.0f} nm" in view.level_plot.titleLabel.text
-    assert "How the run treats this cube" in view.notes.text() and "band-agnostic" in view.notes.text()
+    assert "How the run treats leaves:" in view.notes.text() and "band-agnostic" in view.notes.text()
     assert not view.report.isVisible() and "after Run all" in view.report_note.text()
 
 
@@ -200,14 +200,13 @@ def test_the_sensor_task_runs_on_an_imec_capture_and_shows_the_no_reference_repo
 
     view = window.noise_view
     window.tabs.setCurrentWidget(view)
-    assert view.report.isVisible() and "No-reference report of leaves" in view.report_note.text()
+    assert view.report.isVisible() and "No-reference report of the adapted model" in view.report_note.text()
     values = view.report_values()
     noise = target.quality["noise"]
     before, after = float(np.median(noise["sigma_before"])), float(np.median(noise["sigma_after"]))
-    assert values["noise σ, median band"] == f"{before:.3g} → {after:.3g} counts"
+    assert values["noise σ (median band)"] == f"{before:.3g} → {after:.3g} counts"
     assert values["noise drop"].startswith(f"{target.quality['noise']['median_ratio']}×")
-    for key in ("method noise |corr| with image", "method noise lag-1 autocorrelation",
-                "method noise low-pass energy", "mean-spectrum drift"):
+    for key in ("method noise |corr|", "method noise lag-1", "method noise low-pass", "spectrum drift"):
         assert values[key]
     captured, restored = view.sigma_plot.listDataItems()
     np.testing.assert_allclose(restored.getData()[1], target.quality["noise"]["sigma_after"])
@@ -242,3 +241,15 @@ def test_an_roi_shows_its_mean_spectrum_before_and_after_restoration(window, rng
     # The layer on display joins them when it is another one (here: the proxy).
     plot.set_layer("proxy")
     assert plot.roi_layers() == ["degraded", "restored", "proxy"]
+
+
+def test_a_ticked_roi_stays_plotted_when_another_cube_is_selected(window, rng):
+    first = Cube(rng.random((40, 40, 31), dtype=np.float32), wavelengths=WL31, name="first")
+    second = Cube(rng.random((20, 24, 31), dtype=np.float32), wavelengths=WL31, name="second")
+    window.session.add_target(first)
+    window.cube_view.roi_check.setChecked(True)
+    assert window.spectrum.roi is not None
+    window.session.add_target(second)  # selected at once
+    bounds = window.cube_view.roi_bounds()
+    assert bounds is not None and window.spectrum.roi == bounds
+    assert window.spectrum.roi_layers() == ["degraded"] and window.spectrum.has_curves()

@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QScrollArea,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -39,7 +40,7 @@ from app.session import Target
 from app.views import LAYER_COLOURS
 
 #: Height below which the view scrolls, px (notes + plots + report stay readable).
-MIN_CONTENT_HEIGHT = 470
+MIN_CONTENT_HEIGHT = 400
 NO_TARGET = "Open a cube to see its noise."
 #: Colours of the fit lines (per band, all bands).
 FIT_COLOUR, POOLED_COLOUR = "#d62728", "#555555"
@@ -63,35 +64,49 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     units = unit_name(report.get("units", ""))
     before, after = float(np.median(noise["sigma_before"])), float(np.median(noise["sigma_after"]))
     rows = [
-        ("noise σ, median band", f"{before:.3g} → {after:.3g} {units}",
+        ("noise σ (median band)", f"{before:.3g} → {after:.3g} {units}",
          "lower after; the ratio is how many times the noise dropped"),
-        ("noise drop", f"{noise['median_ratio']}× (worst band {noise['min_ratio']}×)", "> 1 in every band"),
-        ("method noise |corr| with image", f"{mn['mean_abs_corr_with_restored']:.3f}",
-         "≈ 0: the restoration removed noise, not scene"),
-        ("method noise lag-1 autocorrelation", f"{mn['mean_lag1_autocorr']:.3f}",
-         "≈ 0 for white noise; higher: structure was removed"),
-        ("method noise low-pass energy", f"{100 * mn['mean_lowpass_energy_fraction']:.1f} %",
-         f"white noise {100 * mn['white_lowpass_energy_fraction']:.1f} %; more: smooth detail removed"),
-        ("mean-spectrum drift", f"max {spectra['max_abs_drift_percent']:.2f} % (regions "
-                                f"{spectra['max_abs_region_drift_percent']:.2f} %)", "≈ 0: colours kept"),
+        ("noise drop", f"{noise['median_ratio']}× (worst {noise['min_ratio']}×)", "> 1 in every band"),
+        ("method noise |corr|", f"{mn['mean_abs_corr_with_restored']:.3f}",
+         "the method noise's correlation with the image: ≈ 0 when noise, not scene, was removed"),
+        ("method noise lag-1", f"{mn['mean_lag1_autocorr']:.3f}",
+         "its lag-1 autocorrelation: ≈ 0 for white noise; higher: structure was removed"),
+        ("method noise low-pass", f"{100 * mn['mean_lowpass_energy_fraction']:.1f} % "
+                                  f"(white {100 * mn['white_lowpass_energy_fraction']:.1f} %)",
+         "its energy kept by a σ = 2 px low-pass; above white noise's: smooth detail was removed"),
+        ("spectrum drift", f"{spectra['max_abs_drift_percent']:.2f} % "
+                           f"(regions {spectra['max_abs_region_drift_percent']:.2f} %)",
+         "largest change of the mean spectrum (over the image; over large regions): ≈ 0 keeps colours"),
     ]
     seams = report.get("seams")
     if seams and seams.get("method_noise_border_step_ratio") is not None:
-        rows.append(("tile seams (method noise)", f"{seams['method_noise_border_step_ratio']:.3f} "
-                     f"(off the borders {seams['method_noise_null_step_ratio']:.3f})",
-                     f"1 = none ({seams['tile']}-px tiles, {seams['overlap']} overlap)"))
+        rows.append(("tile seams", f"{seams['method_noise_border_step_ratio']:.3f} "
+                     f"(off borders {seams['method_noise_null_step_ratio']:.3f})",
+                     f"step of the method noise across the {seams['tile']}-px tile borders over nearby lines: "
+                     "1 = no seam"))
     return rows
 
 
-def fit_text(analysis: Any) -> str:
-    """One line on the fitted noise model of a :class:`hiralign.noise.NoiseAnalysis`."""
+def fit_text(analysis: Any, band: int | None = None) -> str:
+    """A short text on the fitted noise model of a :class:`hiralign.noise.NoiseAnalysis` (and of one band)."""
     model = analysis.model
     a, b = analysis.pooled_ab
-    sigma = float(np.median(model.sigma))
-    dependent = sum(model.signal_dependent)
     units = unit_name(model.units)
-    return (f"All bands: var = {a:.3g}·μ + {b:.3g} {units}²; median σ {sigma:.3g} {units}; "
-            f"signal-dependent (Poisson) in {dependent} of {model.n_bands} bands.")
+    one = f"Band: var = {model.a[band]:.3g}·μ + {model.b[band]:.3g} {units}². " if band is not None else ""
+    return (f"{one}All bands: {a:.3g}·μ + {b:.3g} (median σ {float(np.median(model.sigma)):.3g} {units}; "
+            f"signal-dependent in {sum(model.signal_dependent)}/{model.n_bands} bands).")
+
+
+class _Plots(pg.GraphicsLayoutWidget):
+    """The two plots, asking for no more height than their minimum.
+
+    Inside a scroll area that resizes its widget, a wrapped label makes the height come from
+    the layout's *preferred* heights: pyqtgraph's generous size hint made the page taller than
+    the tab at 1366×768 and cut the lower plot's axis off.
+    """
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return self.minimumSize()
 
 
 class NoiseView(QWidget):
@@ -103,29 +118,30 @@ class NoiseView(QWidget):
         self.notes = QLabel(NO_TARGET, wordWrap=True)
         self.notes.setTextFormat(Qt.TextFormat.PlainText)
 
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setMinimumHeight(220)
+        # Plots stacked on the left, the fit and the report on the right: one above the other,
+        # the report pushed the plots out of a 1366×768 window's tab.
+        self.plots = _Plots()
+        self.plots.setMinimumSize(300, 300)
         self.sigma_plot = self.plots.addPlot(row=0, col=0, title="Noise σ per band")
         self.sigma_plot.setLabel("bottom", "Wavelength", units="nm")
         self.sigma_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.sigma_plot.getAxis("left").enableAutoSIPrefix(False)
         self.sigma_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.level_plot = self.plots.addPlot(row=0, col=1, title="Noise variance against level")
+        self.level_plot = self.plots.addPlot(row=1, col=0, title="Noise variance against level")
         self.level_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.level_plot.getAxis("left").enableAutoSIPrefix(False)
         self.level_plot.showGrid(x=True, y=True, alpha=0.25)
 
-        self.band_box = QComboBox(toolTip="The band whose level sets and a·μ + b fit the right plot shows")
+        self.band_box = QComboBox(toolTip="The band whose level sets and a·μ + b fit the lower plot shows")
         self.band_box.setMinimumContentsLength(10)
         self.fit = QLabel(wordWrap=True)
         band_row = QHBoxLayout()
         band_row.addWidget(QLabel("Band"))
-        band_row.addWidget(self.band_box)
-        band_row.addWidget(self.fit, 1)
+        band_row.addWidget(self.band_box, 1)
 
         self.report_note = QLabel(NO_REPORT, wordWrap=True)
-        self.report = QTableWidget(0, 3)
-        self.report.setHorizontalHeaderLabels(("quantity", "value", "what to expect"))
+        self.report = QTableWidget(0, 2)
+        self.report.setHorizontalHeaderLabels(("quantity", "value"))
         self.report.verticalHeader().setVisible(False)
         self.report.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.report.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -133,14 +149,27 @@ class NoiseView(QWidget):
         self.report.setWordWrap(False)
         self.report.setVisible(False)
 
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 0, 0, 0)
+        side_layout.addLayout(band_row)
+        side_layout.addWidget(self.fit)
+        side_layout.addWidget(self.report_note)
+        side_layout.addWidget(self.report)
+        side_layout.addStretch(1)
+        side.setMinimumWidth(300)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.plots)
+        split.addWidget(side)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+
         inner = QWidget()
         layout = QVBoxLayout(inner)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.notes)
-        layout.addLayout(band_row)
-        layout.addWidget(self.plots, 1)
-        layout.addWidget(self.report_note)
-        layout.addWidget(self.report)
+        layout.addWidget(split, 1)
         inner.setMinimumHeight(MIN_CONTENT_HEIGHT)
         # Below MIN_CONTENT_HEIGHT the view scrolls instead of squashing the plots (1024×700).
         self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
@@ -174,8 +203,11 @@ class NoiseView(QWidget):
         self.band_box.clear()
         if self.target is not None:
             wl = self.target.wavelengths
-            self.band_box.addItems([f"{w:.0f} nm (#{k})" for k, w in enumerate(wl)])
-            self.band_box.setCurrentIndex(len(wl) // 2)
+            bad = set(self.target.degraded.bad_bands)
+            self.band_box.addItems([f"{w:.0f} nm (#{k}{', bad band' if k in bad else ''})" for k, w in enumerate(wl)])
+            # The middle good band: a bad one (AVIRIS's water bands, zeros) has no noise to fit.
+            good = [k for k in range(len(wl)) if k not in bad] or list(range(len(wl)))
+            self.band_box.setCurrentIndex(good[len(good) // 2])
         self.band_box.blockSignals(False)
 
     def _draw_notes(self) -> None:
@@ -185,11 +217,13 @@ class NoiseView(QWidget):
         elif target.analysis is None:
             self.notes.setText(WAITING.format(name=target.name))
         else:
-            lines = list(target.analysis.notes) or [f"{target.name}: on the model's bands and full scale; "
-                                                    "the run takes it as it is."]
+            # The cube's name starts every note (the Messages dock needs it); here it is the tab's target.
+            prefix = f"{target.name}: "
+            lines = [n[len(prefix):] if n.startswith(prefix) else n for n in target.analysis.notes]
+            lines = lines or ["on the model's bands and full scale; the run takes it as it is."]
             if target.analysis.noise_error:
                 lines.append(f"Noise estimate failed: {target.analysis.noise_error}")
-            self.notes.setText("How the run treats this cube:\n" + "\n".join(f"• {line}" for line in lines))
+            self.notes.setText(f"How the run treats {target.name}:\n" + "\n".join(f"• {line}" for line in lines))
 
     def _noise(self) -> Any:
         return None if self.target is None or self.target.analysis is None else self.target.analysis.noise
@@ -236,7 +270,7 @@ class NoiseView(QWidget):
         model = noise.model
         units = unit_name(model.units)
         self.level_plot.setLabel("bottom", f"mean level ({units})")
-        self.level_plot.setLabel("left", f"noise variance ({units}²)")
+        self.level_plot.setLabel("left", f"variance ({units}²)")
         mu, var = noise.bin_mean[band], noise.bin_var[band]
         ok = np.isfinite(mu) & np.isfinite(var)
         self.level_plot.plot(mu[ok], var[ok], pen=None, symbol="o", symbolSize=7,
@@ -248,9 +282,9 @@ class NoiseView(QWidget):
             pa, pb = noise.pooled_ab
             self.level_plot.plot(x, pa * x + pb, pen=pg.mkPen(POOLED_COLOUR, width=1, style=Qt.PenStyle.DashLine))
         names = (coloured("level sets", LAYER_COLOURS["degraded"]), coloured("a·μ + b", FIT_COLOUR),
-                 coloured("all bands (dashed)", POOLED_COLOUR))
+                 coloured("all bands (- -)", POOLED_COLOUR))
         self.level_plot.setTitle(f"{self.target.wavelengths[band]:.0f} nm: " + ", ".join(names), size="10pt")
-        self.fit.setText(f"This band: var = {model.a[band]:.3g}·μ + {model.b[band]:.3g} {units}². " + fit_text(noise))
+        self.fit.setText(fit_text(noise, band))
 
     def _draw_report(self) -> None:
         quality = self.target.quality if self.target is not None else None
@@ -258,13 +292,15 @@ class NoiseView(QWidget):
         if not quality:
             self.report_note.setText(NO_REPORT)
             return
-        self.report_note.setText(f"No-reference report of {self.target.name}'s restoration by the adapted model "
-                                 "(report.json; method noise = input − restored):")
+        self.report_note.setText("No-reference report of the adapted model's restoration (report.json; "
+                                 "method noise = input − restored; tooltips say what to expect):")
         rows = report_rows(quality)
         self.report.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                self.report.setItem(r, c, QTableWidgetItem(text))
+        for r, (quantity, value, expect) in enumerate(rows):
+            for c, text in enumerate((quantity, value)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{quantity}: {value}. Expected: {expect}")
+                self.report.setItem(r, c, item)
         self.report.resizeColumnsToContents()
         self.report.resizeRowsToContents()
         height = self.report.horizontalHeader().sizeHint().height() + 2 * self.report.frameWidth()
