@@ -46,12 +46,8 @@ def export_run_config(session: Session, config: AdaptConfig, folder: str | Path,
         ConfigError: no targets, a target that did not come from a file, or settings the
             command line cannot carry.
     """
-    from hiralign.config import overrides
     from hiralign.launch import write_launch_files
 
-    if overrides(config.proxy):  # hiralign.launch does not write --proxy-source yet: refuse, never drop it
-        raise ConfigError(f"the proxy settings {overrides(config.proxy)} cannot be carried by launch.sh yet; set the "
-                          "proxy source back to auto for the export, or add --proxy-source to the script by hand")
     if not session.targets:
         raise ConfigError("no target cubes: open the target set first")
     unsaved = [t.name for t in session.targets if t.path is None]

@@ -9,8 +9,9 @@ rounded, clipped to [0, 1023] and stored as uint16 ENVI with that header's wavel
 exactly the form of the real files. Rows:
 
 * ``noisy``: the capture itself;
-* ``source``: the shipped (or ``--model``) sensor model without adaptation, i.e. the proxies
-  of the run below (multiplied back by the run's intensity scale);
+* ``source``: the shipped (or ``--model``) sensor model without adaptation (``hiralign proxy``);
+* ``proxies``: the run's stage-1 labels (its ``auto`` proxy source: the subspace denoiser on
+  the stabilised capture), multiplied back by the run's intensity scale;
 * ``adapt``: ``hiralign adapt --task sensor`` with its defaults (no clean references);
 * ``bm4d``: BM4D with a blind per-band σ (the benchmark engineer's cached helper,
   ``labels.bm4d_cached``; FACTS.md).
@@ -119,6 +120,14 @@ def run_adapt(captures: list[Path], run: Path, args: argparse.Namespace, label: 
         raise SystemExit(f"adapt failed{label} (exit {done.returncode})")
     return json.loads((run / "report.json").read_text()), wall, done.stderr
 
+def source_only(captures: list[Path], refs: list[Cube], folder: Path, args: argparse.Namespace) -> dict:
+    """The ``source`` row: ``hiralign proxy`` with the sensor model alone (no adaptation, no classical help)."""
+    command = [sys.executable, "-m", "hiralign.cli", "proxy", *map(str, captures), "--out", str(folder),
+               "--device", "cpu", *(["--model", args.model] if args.model else ["--task", "sensor"])]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return mean_rows([scores(io.load(folder / cap.name).data, ref.data) for cap, ref in zip(captures, refs)])
+
+
 def run_variant(variant: str, clean_set: list[Cube], wavelengths: np.ndarray, noise: NoiseModel, out: Path,
                 args: argparse.Namespace) -> dict:
     p99, factor = VARIANTS[variant]
@@ -141,7 +150,8 @@ def run_variant(variant: str, clean_set: list[Cube], wavelengths: np.ndarray, no
         proxy = io.load(run / "proxies" / cap.name).data * scale  # proxies are on the network's scale
         source.append(scores(proxy, ref.data))
         adapted.append(scores(io.load(run / "restored" / cap.name).data, ref.data))
-    result["rows"]["source"] = mean_rows(source)
+    result["rows"]["source"] = source_only(captures, refs, folder / "source", args)
+    result["rows"]["proxies"] = mean_rows(source)
     result["rows"]["adapt"] = mean_rows(adapted)
     result["wall_s"]["adapt"] = round(wall, 1)
     result["wall_s"]["adapt_stages"] = {**report["timings_s"], **report.get("other_timings_s", {})}

@@ -21,6 +21,7 @@ pixels survive it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,9 @@ from hiralign.progress import Progress, as_progress
 
 if TYPE_CHECKING:
     from hiralign.noise import NoiseModel
+
+#: MAD → σ for Gaussian noise (the median of |N(0, 1)| is 0.6745).
+MAD_TO_SIGMA: float = 1 / 0.6745
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +74,68 @@ class SubspaceConfig:
             raise ConfigError("NLM strength, patch size and patch distance must be positive")
 
 
+def noise_sigma(data: np.ndarray) -> np.ndarray:
+    """Blind per-band Gaussian noise level: MAD of the finest Haar diagonal detail.
+
+    Args:
+        data: (H, W, B) cube, H and W ≥ 2 (an odd last row/column is ignored).
+
+    Returns:
+        (B,) float64 σ per band, in the cube's units; floored at 1e-6 (a clean or constant
+        band would otherwise give 0 and blow up the normalisation).
+    """
+    from hiralign.noise import haar_samples
+
+    x = np.asarray(data, dtype=np.float64)
+    if x.ndim != 3 or min(x.shape[:2]) < 2:
+        raise InputError(f"noise estimation needs an (H, W, B) cube of at least 2×2 pixels, got shape {x.shape}")
+    # the same orthonormal Haar HH detail as hiralign.noise; plain MAD as the BM4D recipe has it
+    detail, _ = haar_samples(np.moveaxis(x, -1, 0))
+    mad = np.median(np.abs(detail.reshape(x.shape[2], -1)), axis=1)
+    return np.maximum(mad * MAD_TO_SIGMA, 1e-6)
+
+
+def stabilise(data: np.ndarray, noise: NoiseModel) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """A per-band variance-stabilising transform of Poisson–Gaussian data, and its inverse.
+
+    Bands whose noise is signal-dependent (:attr:`NoiseModel.signal_dependent`) get the
+    generalised Anscombe transform z = 2·√(y/a + 3/8 + b/a²) (Mäkitalo & Foi 2013, gain a,
+    read variance b), whose noise is ≈ N(0, 1); its inverse is the asymptotically unbiased
+    y = a·((D/2)² − 1/8 − b/a²) (a plain algebraic inverse would bias dark pixels by the
+    square root's curvature). The other bands are divided by their σ = √(a·mean + b).
+
+    Args:
+        data: (H, W, B) noisy cube on the noise model's scale.
+        noise: its per-band model (B bands).
+
+    Returns:
+        (stabilised float64 cube with unit noise, inverse mapping a denoised stabilised cube back).
+    """
+    a, b = noise.arrays()
+    mean = np.asarray(noise.mean, dtype=np.float64)
+    poisson = np.asarray(noise.signal_dependent, dtype=bool) & (a > 0)
+    a_safe = np.where(poisson, a, 1.0)
+    read = b / a_safe ** 2
+    sigma = np.sqrt(np.maximum(a * np.maximum(mean, 0.0) + b, 1e-12))
+    y = np.asarray(data, dtype=np.float64)
+    z = np.where(poisson, 2.0 * np.sqrt(np.maximum(y / a_safe + 0.375 + read, 0.0)), y / sigma)
+
+    def invert(d: np.ndarray) -> np.ndarray:
+        d = np.asarray(d, dtype=np.float64)
+        return np.where(poisson, a_safe * (np.maximum(d, 0.0) ** 2 / 4 - 0.125 - read), d * sigma)
+
+    return z, invert
+
+
 def whiten(data: np.ndarray, noise: NoiseModel | None = None) -> tuple[np.ndarray, object]:
     """Unit-variance noise in every band, and the inverse mapping.
 
     With a noise model the Poisson–Gaussian noise is stabilised
-    (:func:`hiralign.ensemble.stabilise`); without one each band is divided by its blind
-    σ (:func:`hiralign.ensemble.noise_sigma`).
+    (:func:`stabilise`); without one each band is divided by its blind σ (:func:`noise_sigma`).
 
     Returns:
         ((H, W, B) float64 whitened cube, callable mapping a whitened cube back).
     """
-    from hiralign.ensemble import noise_sigma, stabilise
-
     if noise is not None:
         if noise.n_bands != data.shape[2]:
             raise InputError(f"a noise model of {noise.n_bands} bands for a cube of {data.shape[2]} bands")
@@ -145,6 +199,10 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     progress = as_progress(progress)
     if cube.n_bands < 2 or min(cube.shape[:2]) < 2:
         raise InputError(f"{cube.name}: subspace denoising needs ≥ 2 bands and ≥ 2×2 pixels, got {cube.shape}")
+    bad = int(np.size(cube.data) - np.count_nonzero(np.isfinite(cube.data)))
+    if bad:
+        raise InputError(f"{cube.name}: {bad} values are NaN or infinite; the denoiser needs finite data "
+                         "(load with --zero-nonfinite to set them to 0)")
     white, unwhiten = whiten(cube.data, noise)
     mean, basis, _ = signal_subspace(white, config)
     h, w, bands = white.shape
@@ -166,4 +224,5 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     return cube.with_data(np.asarray(out, dtype=np.float32), name=name or cube.name)
 
 
-__all__ = ["SubspaceConfig", "signal_subspace", "subspace_denoise", "whiten"]
+__all__ = ["MAD_TO_SIGMA", "SubspaceConfig", "noise_sigma", "signal_subspace", "stabilise", "subspace_denoise",
+           "whiten"]

@@ -30,11 +30,11 @@ after a generalised Anscombe transform built from the run's Poisson–Gaussian n
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hiralign.classical import noise_sigma, stabilise
 from hiralign.cube import Cube
 from hiralign.errors import ConfigError, InputError
 from hiralign.progress import Progress, SubProgress, as_progress
@@ -57,8 +57,6 @@ CLASSICAL_TASKS: tuple[str, ...] = ("gaussian", "sensor")
 #: The 8 dihedral transforms as (quarter turns, mirror left-right first).
 DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, m) for m in (False, True) for k in range(4))
 
-#: MAD → σ for Gaussian noise (the median of |N(0, 1)| is 0.6745).
-MAD_TO_SIGMA: float = 1 / 0.6745
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,64 +177,11 @@ def ensemble_restore(model: torch.nn.Module, cube: Cube, *, scale: int = 1, tran
     return cube.with_data(total / transforms, name=name or cube.name)
 
 
-def noise_sigma(data: np.ndarray) -> np.ndarray:
-    """Blind per-band Gaussian noise level: MAD of the finest Haar diagonal detail.
-
-    Args:
-        data: (H, W, B) cube, H and W ≥ 2 (an odd last row/column is ignored).
-
-    Returns:
-        (B,) float64 σ per band, in the cube's units; floored at 1e-6 (a clean or constant
-        band would otherwise give 0 and blow up the normalisation).
-    """
-    from hiralign.noise import haar_samples
-
-    x = np.asarray(data, dtype=np.float64)
-    if x.ndim != 3 or min(x.shape[:2]) < 2:
-        raise InputError(f"noise estimation needs an (H, W, B) cube of at least 2×2 pixels, got shape {x.shape}")
-    # the same orthonormal Haar HH detail as hiralign.noise; plain MAD as the BM4D recipe has it
-    detail, _ = haar_samples(np.moveaxis(x, -1, 0))
-    mad = np.median(np.abs(detail.reshape(x.shape[2], -1)), axis=1)
-    return np.maximum(mad * MAD_TO_SIGMA, 1e-6)
-
-
 def bm4d_available() -> bool:
     """Whether the optional ``bm4d`` package can be imported."""
     import importlib.util
 
     return importlib.util.find_spec("bm4d") is not None
-
-
-def stabilise(data: np.ndarray, noise: NoiseModel) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-    """A per-band variance-stabilising transform of Poisson–Gaussian data, and its inverse.
-
-    Bands whose noise is signal-dependent (:attr:`NoiseModel.signal_dependent`) get the
-    generalised Anscombe transform z = 2·√(y/a + 3/8 + b/a²) (Mäkitalo & Foi 2013, gain a,
-    read variance b), whose noise is ≈ N(0, 1); its inverse is the asymptotically unbiased
-    y = a·((D/2)² − 1/8 − b/a²) (a plain algebraic inverse would bias dark pixels by the
-    square root's curvature). The other bands are divided by their σ = √(a·mean + b).
-
-    Args:
-        data: (H, W, B) noisy cube on the noise model's scale.
-        noise: its per-band model (B bands).
-
-    Returns:
-        (stabilised float64 cube with unit noise, inverse mapping a denoised stabilised cube back).
-    """
-    a, b = noise.arrays()
-    mean = np.asarray(noise.mean, dtype=np.float64)
-    poisson = np.asarray(noise.signal_dependent, dtype=bool) & (a > 0)
-    a_safe = np.where(poisson, a, 1.0)
-    read = b / a_safe ** 2
-    sigma = np.sqrt(np.maximum(a * np.maximum(mean, 0.0) + b, 1e-12))
-    y = np.asarray(data, dtype=np.float64)
-    z = np.where(poisson, 2.0 * np.sqrt(np.maximum(y / a_safe + 0.375 + read, 0.0)), y / sigma)
-
-    def invert(d: np.ndarray) -> np.ndarray:
-        d = np.asarray(d, dtype=np.float64)
-        return np.where(poisson, a_safe * (np.maximum(d, 0.0) ** 2 / 4 - 0.125 - read), d * sigma)
-
-    return z, invert
 
 
 def bm4d_restore(cube: Cube, *, sigma: np.ndarray | None = None, noise: NoiseModel | None = None,

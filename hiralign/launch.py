@@ -98,6 +98,7 @@ def adapt_arguments(
 ) -> list[str]:
     """``adapt …`` arguments reproducing ``config`` exactly (see :func:`run_command`)."""
     from hiralign.config import overrides
+    from hiralign.ensemble import ProxyConfig
     from hiralign.finetune import FinetuneConfig
     from hiralign.proxy import TileConfig
 
@@ -106,6 +107,8 @@ def adapt_arguments(
         raise ConfigError(f"final learning rate {fine.lr_min} has no command-line option")
     if config.tiles.batch != TileConfig().batch:
         raise ConfigError(f"tile batch {config.tiles.batch} has no command-line option")
+    if config.proxy.bm4d_profile != ProxyConfig().bm4d_profile:
+        raise ConfigError(f"BM4D profile {config.proxy.bm4d_profile!r} has no command-line option")
     args = ["adapt", "--target", *map(str, targets), "--task", config.task, "--out", str(out)]
     if config.model:
         args += ["--model", str(config.model)]
@@ -122,6 +125,8 @@ def adapt_arguments(
     args += ["--seed", str(config.seed), "--steps", str(fine.steps), "--ratio", repr(fine.ratio),
              "--mode", fine.mode, "--batch-size", str(fine.batch_size), "--patch-size", str(fine.patch_size),
              "--lr", repr(fine.lr), "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
+             "--proxy-source", config.proxy.source, "--proxy-classical", config.proxy.classical,
+             "--blend-weight", repr(config.proxy.blend_weight), "--proxy-transforms", str(config.proxy.transforms),
              "--device", config.device]
     options = dict(load_options or {})
     if options.get("var"):

@@ -161,10 +161,8 @@ def test_an_exported_run_config_says_what_it_cannot_carry(qtbot, window, tmp_pat
 def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbot, window, tmp_path):
     from app.analysis import availability
     from app.panels.pipeline_panel import DEMO_BUDGET
-    from app.run_config import export_run_config
     from hiralign.config import field_help
     from hiralign.ensemble import PROXY_SOURCES, ProxyConfig
-    from hiralign.errors import ConfigError
 
     panel = window.pipeline
     assert [panel.proxy_box.itemText(i) for i in range(panel.proxy_box.count())] == list(PROXY_SOURCES)
@@ -178,9 +176,13 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     panel.set_availability({**availability(), "bm4d": False})
     assert not _enabled(panel.proxy_box, "bm4d")
     assert all(_enabled(panel.proxy_box, s) for s in ("blend", "subspace", "ensemble"))
-    # launch.sh cannot carry it yet: the export refuses instead of running another proxy headless
-    with pytest.raises(ConfigError, match="proxy settings"):
-        export_run_config(window.session, panel.config(), tmp_path, "run")
+    # launch.sh carries it: the exported command line parses back to the same proxy settings
+    from hiralign.cli import build_parser
+    from hiralign.commands.adapt import adapt_config
+    from hiralign.launch import adapt_arguments
+
+    arguments = adapt_arguments(panel.config(), ["t.hdr"], tmp_path / "run")
+    assert adapt_config(build_parser().parse_args(arguments)).proxy == panel.config().proxy
     panel.apply_demo(type("Demo", (), {"task": "gaussian"})())
     assert panel.config().proxy.source == DEMO_BUDGET["proxy"] == "ensemble"  # the source model's own proxies
     assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()
