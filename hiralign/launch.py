@@ -127,6 +127,7 @@ def adapt_arguments(
              "--lr", repr(fine.lr), "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
              "--proxy-source", config.proxy.source, "--proxy-classical", config.proxy.classical,
              "--blend-weight", repr(config.proxy.blend_weight), "--proxy-transforms", str(config.proxy.transforms),
+             "--fuse-proxies", repr(config.fuse_proxies),
              "--device", config.device]
     options = dict(load_options or {})
     if options.get("var"):

@@ -225,7 +225,7 @@ class Adaptation:
         for k, (i, name) in enumerate(mine):
             stages.restore_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
                                 device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
-                                scale=self.scale)
+                                scale=self.scale, fuse=self.config.proxy_fusion(ckpt.scale))
 
     # -------------------------------------------------------------- the whole
     def run_all(self) -> dict[str, Any]:
@@ -252,7 +252,8 @@ class Adaptation:
         report: dict[str, Any] = {"hiralign_version": __version__, "resumed": resumed,
                                   "device": str(self.device), "processes": self.workers.size,
                                   "timings_s": dict(self.timings), **self.scale.to_report(),
-                                  "proxy_source": self.config.proxy_for(self.source_model()[1].scale).source}
+                                  "proxy_source": self.config.proxy_for(self.source_model()[1].scale).source,
+                                  "fused_proxy_weight": self.config.proxy_fusion(self.source_model()[1].scale)}
         if self.workers.is_main:
             begin = time.perf_counter()
             report["quality"] = self.quality()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -96,7 +97,7 @@ def on_model_bands(cube: Cube, model: Any, ckpt: CheckpointConfig) -> tuple[Cube
 
 def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tiles: TileConfig,
                    device: str | torch.device | None, progress: Progress | None = None, name: str | None = None,
-                   back: bool = False) -> Cube:
+                   back: bool = False, mix: Callable[[Cube], Cube] | None = None) -> Cube:
     """Restore one cube on the model's bands (tiled), optionally mapped back to its own bands.
 
     Args:
@@ -108,6 +109,8 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
         name: name of the result (default: the cube's).
         back: resample a resampled result back onto ``cube``'s wavelengths (the restore
             stage); False keeps the model's bands (a proxy, the finetuning target).
+        mix: applied to the restoration on the model's bands, before mapping back (the
+            restore stage's fusion with the proxy).
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
@@ -118,6 +121,8 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
     grid, mapped = on_model_bands(cube, model, ckpt)
     restored = restore_cube(model, grid, scale=ckpt.scale, tiles=tiles, device=device, progress=progress,
                             name=name or cube.name)
+    if mix is not None:
+        restored = mix(restored)
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
     return restored
@@ -423,18 +428,24 @@ def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
 # -------------------------------------------------------- restore, score
 def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
                  tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
-                 scale: RunScale | None = None) -> Cube:
+                 scale: RunScale | None = None, fuse: float = 0.0) -> Cube:
     """The adapted model applied to one observed target, back on its own bands and scale.
 
-    The network restores ``target / s``; the result is multiplied by s and put into the
-    target's range (:func:`on_input_scale`), then written as the target was stored (uint16
-    counts stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
+    The network restores ``target / s``; with ``fuse`` > 0 the result is mixed with the run's
+    stored proxy (``fuse``·proxy + (1 − ``fuse``)·network, on the model's bands and the
+    normalised scale; :meth:`AdaptConfig.proxy_fusion`). It is then multiplied by s and put
+    into the target's range (:func:`on_input_scale`), and written as the target was stored
+    (uint16 counts stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
     wavelengths, dtype range and units. Returns the cube as the run folder holds it.
     """
     from hiralign import io
+    from hiralign.ensemble import blend
+
+    def with_proxy(network: Cube) -> Cube:  # both on the model's bands and the normalised scale
+        return blend(_load_cube(run.proxy(name), name), network, fuse, name=name)
 
     restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
-                              name=name, back=True)
+                              name=name, back=True, mix=with_proxy if fuse > 0 else None)
     io.save(on_input_scale(restored, target, scale), run.restored(name), dtype="input")
     return _load_cube(run.restored(name), name)
 

@@ -268,3 +268,28 @@ def test_a_sensor_run_makes_classical_proxies_on_the_stabilised_capture(tmp_path
     expected = make_proxy(normalised(io.load(target), scale), config, model=net,
                           tiles=TileConfig(tile=32, overlap=8), noise=scale.train_noise)
     np.testing.assert_allclose(proxy.data, expected.data, atol=2e-3)
+
+
+def test_the_restoration_fuses_classical_proxies_with_the_network_unless_told_not_to(tmp_path):
+    from hiralign.models.checkpoint import load_checkpoint
+    from hiralign.proxy import TileConfig
+    from hiralign.stages import restore_target
+
+    rng = np.random.default_rng(3)
+    clean = gaussian_filter(rng.random((40, 40, BANDS)), sigma=(3, 3, 1.5))
+    clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
+    target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
+                          name="t"), tmp_path / "t.hdr")
+    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    reports = {}
+    for fuse in ("0.75", "0"):
+        run = tmp_path / f"run{fuse}"
+        assert main(_adapt(target, model, run, task="gaussian") + ["--fuse-proxies", fuse]) == 0
+        reports[fuse] = json.loads((run / "report.json").read_text())
+        net, ckpt = load_checkpoint(run / "checkpoint", "cpu")
+        network = restore_target(net, ckpt, io.load(target), tiles=TileConfig(tile=32, overlap=8), device="cpu")
+        proxy = io.load(run / "proxies" / "t.hdr").data
+        expected = float(fuse) * proxy + (1 - float(fuse)) * network.data
+        np.testing.assert_allclose(io.load(run / "restored" / "t.hdr").data, expected, atol=1e-5)
+    assert reports["0.75"]["proxy_source"] == "subspace" and reports["0.75"]["fused_proxy_weight"] == 0.75
+    assert reports["0"]["fused_proxy_weight"] == 0.0
