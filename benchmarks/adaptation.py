@@ -135,12 +135,13 @@ def synth_labels(run: Adaptation, generator: str, clean: list[Cube], model_dir: 
 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
               finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
-              device: str, model_dir: Path | None = None, labels: str = "model") -> tuple[Adaptation, dict]:
+              device: str, model_dir: Path | None = None, labels: str = "model",
+              fuse: float = 0.75) -> tuple[Adaptation, dict]:
     mode = "proxy-only" if row.endswith("proxy-only") or row == "round2" else "hiralign"
     config = AdaptConfig(task=task, model=None if model_dir is None else str(model_dir), generator=generator,
                          guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device,
-                         proxy=proxy_config(labels))
+                         proxy=proxy_config(labels), fuse_proxies=fuse)
     run = Adaptation(targets, config, work / row, clean=clean_paths)
     run.source_model()
     run.prepare()
@@ -211,7 +212,7 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
-                  crop: int = 0) -> dict:
+                  crop: int = 0, fuse: float = 0.75) -> dict:
     from hiralign.ensemble import resolve_source
 
     labels = resolve_source(labels, task, 4 if task == "sr4" else 1)
@@ -253,7 +254,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         start = time.perf_counter()
         gen = ROW_GENERATOR.get(row, generator)
         run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device,
-                                labels=labels)
+                                labels=labels, fuse=fuse)
         m = report["metrics"]["mean"]
         results[row] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                         "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -366,6 +367,8 @@ def main() -> None:
                                                              "blend-subspace", "blend-bm4d"),
                         help="where every finetuned row's proxies come from (hiralign.ensemble; auto: "
                              "hiralign adapt's default for the task)")
+    parser.add_argument("--fuse-proxies", type=float, default=0.75,
+                        help="weight of classical proxies in each finetuned row's restoration (0: the network alone)")
     parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
                         help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
@@ -406,7 +409,7 @@ def main() -> None:
             resolved = resolve_source(args.labels, task, 4 if task == "sr4" else 1)
             key += f" / labels {resolved}" if resolved != "model" else ""
             all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
-                                             args.labels, Path(args.bm4d_cache), args.crop)
+                                             args.labels, Path(args.bm4d_cache), args.crop, args.fuse_proxies)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
                                               "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),
