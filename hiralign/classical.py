@@ -127,7 +127,7 @@ def stabilise(data: np.ndarray, noise: NoiseModel) -> tuple[np.ndarray, Callable
     return z, invert
 
 
-def whiten(data: np.ndarray, noise: NoiseModel | None = None) -> tuple[np.ndarray, object]:
+def whiten(data: np.ndarray, noise: NoiseModel | None = None) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Unit-variance noise in every band, and the inverse mapping.
 
     With a noise model the Poisson–Gaussian noise is stabilised
@@ -208,17 +208,14 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     h, w, bands = white.shape
     eigen = ((white.reshape(-1, bands) - mean) @ basis).reshape(h, w, -1)
     k = eigen.shape[2]
-    done = [0]
-
-    def one(i: int) -> np.ndarray:
-        progress.check()
-        out = _nlm(np.ascontiguousarray(eigen[..., i]), config)
-        done[0] += 1
-        progress.report(done[0], k, f"eigen-image {done[0]}/{k}")
-        return out
-
+    clean = np.empty_like(eigen)
+    progress.check()
+    # progress and cancellation stay on the calling thread; the pool only filters
     with ThreadPoolExecutor(max_workers=max(1, min(threads, k))) as pool:
-        clean = np.stack(list(pool.map(one, range(k))), axis=2)
+        for i, out in enumerate(pool.map(lambda j: _nlm(np.ascontiguousarray(eigen[..., j]), config), range(k))):
+            clean[..., i] = out
+            progress.report(i + 1, k, f"eigen-image {i + 1}/{k}")
+            progress.check()
     restored = (clean.reshape(-1, k) @ basis.T + mean).reshape(h, w, bands)
     out = unwhiten(restored)
     return cube.with_data(np.asarray(out, dtype=np.float32), name=name or cube.name)

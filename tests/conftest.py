@@ -93,3 +93,17 @@ def one_thread():
     yield
     torch.set_num_threads(old_torch)
     faiss.omp_set_num_threads(old_faiss)
+
+
+def band_agnostic_checkpoint(folder: Path, task: str) -> Path:
+    """A tiny, seeded band-agnostic ``spectral_window`` checkpoint for ``task`` (31-band 400–700 nm record)."""
+    import torch
+
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    args = {"radius": 1, "features": 8, "depth": 2}
+    return save_checkpoint(build_model("spectral_window", 31, 1, **args), folder,
+                           CheckpointConfig(arch="spectral_window", task=task, bands=31,
+                                            wavelengths=tuple(np.arange(400, 701, 10.0)), args=args))

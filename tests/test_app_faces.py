@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import band_agnostic_checkpoint
 
 from hiralign.cube import Cube
 
@@ -137,19 +138,6 @@ def _counts_capture(path, side=40, bands=8):
     return io.save(cube, path, dtype="uint16")
 
 
-def _band_agnostic_checkpoint(folder, task):
-    import torch
-
-    from hiralign.models import build_model
-    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
-
-    torch.manual_seed(0)
-    args = {"radius": 1, "features": 8, "depth": 2}
-    return save_checkpoint(build_model("spectral_window", 31, 1, **args), folder,
-                           CheckpointConfig(arch="spectral_window", task=task, bands=31, wavelengths=tuple(WL31),
-                                            args=args))
-
-
 def test_a_sensor_run_in_the_window_restores_the_same_counts_as_adapt(qtbot, window, tmp_path):
     """Both faces: one intensity scale and noise model, restored counts identical, quality in the session."""
     from hiralign import io
@@ -161,7 +149,7 @@ def test_a_sensor_run_in_the_window_restores_the_same_counts_as_adapt(qtbot, win
     window.session.add_target(io.load(path), path)
     panel = window.pipeline
     panel.task_box.setCurrentText("sensor")
-    panel.set_source_model(_band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor"))
+    panel.set_source_model(band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor"))
     panel.generator_box.setCurrentText("classic")
     panel.warp_config = WarpConfig(iterations=4, index="exact", preview_every=2)
     panel.guides_spin.setValue(1)

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import band_agnostic_checkpoint
 
 from hiralign.cube import Cube
 
@@ -151,19 +152,6 @@ def test_core_warnings_from_workers_reach_the_messages_dock_every_time(qtbot, wi
     logging.captureWarnings(False)
 
 
-def _band_agnostic_checkpoint(folder, task):
-    import torch
-
-    from hiralign.models import build_model
-    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
-
-    torch.manual_seed(0)
-    args = {"radius": 1, "features": 8, "depth": 2}
-    return save_checkpoint(build_model("spectral_window", 31, 1, **args), folder,
-                           CheckpointConfig(arch="spectral_window", task=task, bands=31, wavelengths=tuple(WL31),
-                                            args=args))
-
-
 def _imec_crop(path):
     """A 48×48 crop of the real IMEC leaves capture, counts kept (uint16); synthetic when absent."""
     from conftest import SHARED_DATA
@@ -186,7 +174,7 @@ def test_the_sensor_task_runs_on_an_imec_capture_and_shows_the_no_reference_repo
     assert panel.model_box.currentText() == "shipped: sensor-any"
     qtbot.waitUntil(lambda: target.analysis.task == "sensor" and not window.jobs.busy, timeout=30000)
     assert any("sensor run divides by the 99.9th percentile" in n for n in target.analysis.notes)
-    panel.set_source_model(_band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor"))  # tiny: seconds
+    panel.set_source_model(band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor"))  # tiny: seconds
     panel.mode_box.setCurrentText("proxy-only")
     panel.steps_spin.setValue(3)
     ended = []

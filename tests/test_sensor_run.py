@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import band_agnostic_checkpoint
 from scipy.ndimage import gaussian_filter
 
 from hiralign import io
@@ -29,19 +30,6 @@ def _counts_capture(path: Path, seed: int = 0, side: int = 40, peak: float = 250
     return io.save(cube, path, dtype="uint16")
 
 
-def _band_agnostic_checkpoint(folder: Path, task: str) -> Path:
-    import torch
-
-    from hiralign.models import build_model
-    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
-
-    torch.manual_seed(0)
-    args = {"radius": 1, "features": 8, "depth": 2}
-    model = build_model("spectral_window", 31, 1, **args)
-    return save_checkpoint(model, folder, CheckpointConfig(arch="spectral_window", task=task, bands=31,
-                                                          wavelengths=tuple(np.arange(400, 701, 10.0)), args=args))
-
-
 def _adapt(target: Path, model: Path, out: Path, task: str = "sensor") -> list[str]:
     return ["adapt", "--target", str(target), "--task", task, "--model", str(model), "--out", str(out),
             "--mode", "proxy-only", "--steps", "3", "--batch-size", "2", "--patch-size", "16", "--tile", "32",
@@ -52,7 +40,7 @@ def _adapt(target: Path, model: Path, out: Path, task: str = "sensor") -> list[s
 def sensor_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("sensor")
     target = _counts_capture(root / "capture.hdr")
-    model = _band_agnostic_checkpoint(root / "sensor-any", "sensor")
+    model = band_agnostic_checkpoint(root / "sensor-any", "sensor")
     run = root / "run"
     assert main(_adapt(target, model, run)) == 0
     return {"root": root, "target": target, "model": model, "run": run}
@@ -113,7 +101,7 @@ def test_a_resumed_sensor_run_reads_the_stored_scale_and_noise(sensor_run, monke
 
 def test_dark_data_with_a_protocol_task_is_normalised_with_the_warning_recorded(tmp_path, capsys):
     target = _counts_capture(tmp_path / "dark.hdr")
-    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(_adapt(target, model, tmp_path / "run", task="gaussian")) == 0
@@ -188,8 +176,8 @@ def test_the_default_model_is_band_agnostic_for_sensor_runs_and_off_grid_targets
     save_checkpoint(build_model("compact", 31, 1, features=8, depth=2), models / "gaussian",
                     CheckpointConfig(arch="compact", task="gaussian", bands=31, wavelengths=wl31,
                                      args={"features": 8, "depth": 2}))
-    _band_agnostic_checkpoint(models / "gaussian-any", "gaussian")
-    _band_agnostic_checkpoint(models / "sensor-any", "sensor")
+    band_agnostic_checkpoint(models / "gaussian-any", "gaussian")
+    band_agnostic_checkpoint(models / "sensor-any", "sensor")
     monkeypatch.setattr(hiralign.resources, "resources_dir", lambda: tmp_path)
     on_grid = Cube(np.zeros((4, 4, 31), np.float32), wavelengths=np.array(wl31), name="cave")
     imec = Cube(np.zeros((4, 4, BANDS), np.float32), wavelengths=WL, name="imec")
@@ -210,7 +198,7 @@ def test_proxy_restores_a_many_band_cube_on_its_own_bands_and_scale(tmp_path, ca
     wl = np.linspace(380, 1050, 72)
     data = 0.2 * gaussian_filter(rng.random((24, 24, 72)), sigma=(2, 2, 3))  # peak ≈ 0.1: normalised, with a warning
     path = io.save(Cube(data.astype(np.float32), wavelengths=wl, name="muufl_like"), tmp_path / "muufl_like.hdr")
-    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
     with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(["proxy", str(path), "--model", str(model), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
@@ -228,7 +216,7 @@ def test_the_proxy_source_is_recorded_and_an_unavailable_bm4d_is_refused_up_fron
     from hiralign import ensemble
 
     target = _counts_capture(tmp_path / "capture.hdr")
-    model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
+    model = band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
     assert main(_adapt(target, model, tmp_path / "plain") + ["--proxy-source", "model"]) == 0
     config = json.loads((tmp_path / "plain" / "config.json").read_text())
     assert config["settings"]["proxy"]["source"] == "model"
@@ -255,7 +243,7 @@ def test_a_sensor_run_makes_classical_proxies_on_the_stabilised_capture(tmp_path
     else:
         extra, config, resolved = [], ProxyConfig("blend"), "blend"
     target = _counts_capture(tmp_path / "capture.hdr", side=48)
-    model = _band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
+    model = band_agnostic_checkpoint(tmp_path / "sensor-any", "sensor")
     run = tmp_path / "run"
     assert main(_adapt(target, model, run) + extra) == 0
     report = json.loads((run / "report.json").read_text())
@@ -280,7 +268,7 @@ def test_the_restoration_fuses_classical_proxies_with_the_network_unless_told_no
     clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
     target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
                           name="t"), tmp_path / "t.hdr")
-    model = _band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
     reports = {}
     for fuse in ("0.75", "0"):
         run = tmp_path / f"run{fuse}"
