@@ -77,3 +77,61 @@ def test_bad_settings_and_cubes_are_refused_and_cancel_is_honoured(rng: np.rando
 
     with pytest.raises(Cancelled):
         subspace_denoise(Cube(rng.random((16, 16, 6), dtype=np.float32), name="c"), progress=CancelAtOnce())
+
+
+def test_the_wiener_stage_keeps_what_the_pilot_calls_signal_and_drops_the_rest(rng: np.random.Generator) -> None:
+    from hiralign.classical import dct_wiener
+
+    clean = 4 * gaussian_filter(rng.normal(size=(40, 52)), 2)
+    noisy = clean + rng.normal(size=clean.shape)
+    # an exact pilot: the oracle Wiener filter removes most of the unit noise
+    out = dct_wiener(noisy, clean, patch=8, step=2, chunk_rows=3)  # several chunks
+    assert out.shape == clean.shape
+    assert np.sqrt(np.mean((out - clean) ** 2)) < 0.4
+    # a zero pilot says "no signal anywhere": the output is ~0; a constant image stays constant
+    assert np.abs(dct_wiener(noisy, np.zeros_like(noisy))).max() < 1e-6 + np.abs(noisy).max() * 1e-3
+    flat = np.full((17, 9), 30.0)  # DC gain P²/(P² + 1) with P = 120: within 1e-4 of 1
+    np.testing.assert_allclose(dct_wiener(flat, flat, patch=4, step=1), flat, rtol=1e-4)
+
+
+def test_stripes_dead_lines_and_impulses_are_fitted_around(rng: np.random.Generator) -> None:
+    from hiralign.outliers import unreliable_mask
+
+    clean = _low_rank_scene(rng, side=96, bands=18)
+    noisy = clean + rng.normal(size=clean.shape) * 0.03
+    corrupt = noisy.copy()
+    corrupt[:, 10:14, 2] = 0.0                                  # dead lines
+    hit = rng.random(clean.shape[:2]) < 0.4                       # 40 % salt and pepper in band 5
+    corrupt[..., 5] = np.where(hit, np.where(rng.random(hit.shape) < 0.5, 0.0, 1.0), corrupt[..., 5])
+    mask = unreliable_mask(corrupt)
+    assert mask[:, 10:14, 2].all() and mask[..., 5][hit].all() and mask[..., 5][~hit].sum() == 0
+    assert not mask[..., [0, 1, 3, 9]].any()  # noisy data never repeats exactly
+    cube = Cube(corrupt.astype(np.float32), name="complex")
+    rmse = {}
+    for kind, config in (("robust", SubspaceConfig()), ("plain", SubspaceConfig(robust=False))):
+        rmse[kind] = np.sqrt(np.mean((subspace_denoise(cube, config).data - clean) ** 2, axis=(0, 1)))
+    noise_only = np.sqrt(np.mean((subspace_denoise(Cube(noisy.astype(np.float32), name="n")).data - clean) ** 2,
+                                 axis=(0, 1)))
+    # the dead lines and impulses cost nothing once fitted around (the plain denoiser keeps 15× / 8× the error)
+    for band in (2, 5):
+        assert rmse["robust"][band] < 1.3 * noise_only[band] and rmse["plain"][band] > 5 * noise_only[band]
+
+
+def test_stripes_weaker_than_the_noise_are_removed() -> None:
+    # a fixed scene: in some draws (2 of 8 seeds tried) the striped band takes a subspace component of its
+    # own and both denoisers keep half of its stripes (the limit in hiralign.outliers' docstring)
+    rng = np.random.default_rng(0)
+    clean = _low_rank_scene(rng, side=96, bands=18)
+    noisy = clean + rng.normal(size=clean.shape) * 0.1
+    stripes = (rng.random(96) < 0.15) * rng.uniform(-0.25, 0.25, 96)
+    noisy[..., 9] += stripes[None, :]
+    cube = Cube(noisy.astype(np.float32), name="striped")
+    striped_columns = stripes != 0
+    left = {}
+    for kind, config in (("robust", SubspaceConfig()), ("plain", SubspaceConfig(robust=False))):
+        error = (subspace_denoise(cube, config).data[..., 9] - clean[..., 9]).mean(axis=0)
+        left[kind] = float(np.sqrt(np.mean(error[striped_columns] ** 2)))
+        assert np.all(np.abs(error[~striped_columns]) < 0.05)  # no stripe is invented where there is none
+    # the projection alone already drops most of a stripe outside the subspace; the column offsets halve the rest
+    assert left["plain"] < 0.25 * np.sqrt(np.mean(stripes[striped_columns] ** 2))
+    assert left["robust"] < 0.6 * left["plain"]
