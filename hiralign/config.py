@@ -129,13 +129,21 @@ class AdaptConfig:
             always the run's ``seed``.
         tiles: tiled inference settings for proxies and restoration.
         proxy: where the stage-1 proxies come from (the source model, its dihedral
-            ensemble, BM4D, or their blend; ``auto``: the blend for noise tasks when the
-            optional bm4d is installed, else the model).
+            ensemble, the subspace denoiser, BM4D, or a blend; ``auto``: the subspace
+            denoiser for gaussian and complex, its blend with the model for sensor, else
+            the model; :func:`hiralign.ensemble.resolve_source`).
         fuse_proxies: weight of the run's proxies in the final restoration where they come
             from a classical denoiser (proxy source subspace, bm4d or blend); the adapted
-            network gets the rest. 0 is the paper (the network alone). 0.75 measured best of
-            0 / 0.5 / 0.75 / 1 (KAIST gaussian: 37.49 / 39.68 / 40.30 / 40.28 dB; simulated
-            IMEC sensor: 40.24 / 41.46 / 41.45 / 40.96 dB, 4× variance).
+            network gets the rest. 0 is the paper (the network alone). With the denoiser's
+            Wiener stage (session 5) the 400-step compact networks no longer add to its
+            proxies: 1 (the proxies themselves) measured best of 1 / 0.9 / 0.75 on the
+            simulated IMEC captures (real noise 44.51 / 44.45 / 44.17 dB, SAM 1.10 / 1.10 /
+            1.15°; 4× variance 42.05 / 42.08 / 41.95, SAM 1.40 / 1.40 / 1.45; 4× darker 40.52
+            / 40.36 / 39.54, SAM 1.71 / 1.79 / 2.09 — BM4D 39.67 / 1.97) and on the KAIST
+            gaussian and complex scenes (docs/benchmarks.md). The network is still finetuned
+            and exported: it restores new captures in one pass. Session 4's 0.75 was best
+            with the NLM-only denoiser (KAIST gaussian 0 / 0.5 / 0.75 / 1: 37.49 / 39.68 /
+            40.30 / 40.28 dB).
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is
@@ -151,7 +159,7 @@ class AdaptConfig:
     finetune: FinetuneConfig = FinetuneConfig()
     tiles: TileConfig = TileConfig()
     proxy: ProxyConfig = ProxyConfig()
-    fuse_proxies: float = 0.75
+    fuse_proxies: float = 1.0
     seed: int = 0
     device: str = "auto"
 
