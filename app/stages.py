@@ -198,7 +198,8 @@ def run_evaluate(job: StageRun, adapted: Path,
         name = job.names[i]
         restored = stages.restore_item(job.run, name, job.targets[i], model, ckpt, tiles=job.config.tiles,
                                        device=device, progress=_span(progress, k, len(items), f"{name}: "),
-                                       scale=scale, fuse=job.config.proxy_fusion(ckpt.scale))
+                                       scale=scale, fuse=job.config.proxy_fusion(ckpt.scale),
+                                       transforms=job.config.restore_transforms)
         metrics = None
         if clean is not None:
             if proxy is None:

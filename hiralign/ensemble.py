@@ -68,7 +68,7 @@ class ProxyConfig:
         source: model (the source restorer), ensemble (its 8 dihedral views averaged),
             subspace (the built-in training-free denoiser), bm4d (BM4D, optional package),
             blend (ensemble and the classical restorer mixed), or auto: subspace for
-            gaussian and complex, blend for sensor, else model.
+            gaussian and complex, blend for sensor, else ensemble.
         classical: the restorer blend mixes in: subspace or bm4d.
         transforms: dihedral transforms averaged by ``ensemble`` and ``blend`` (1–8; the
             first n of :data:`DIHEDRAL`: 4 = quarter turns only, 8 = all).
@@ -122,15 +122,18 @@ def resolve_source(source: str, task: str, scale: int = 1) -> str:
     """The concrete proxy source ``source`` stands for on ``task`` at spatial ``scale``.
 
     ``auto`` → ``subspace`` for ``gaussian`` and ``complex`` and ``blend`` (the model's
-    ensemble with the subspace denoiser) for ``sensor``, at scale 1; else ``model``: the
-    classical restorers model noise (and the subspace denoiser stuck values, dead lines and
-    stripes), so they cannot help super-resolution, deblurring or inpainting. Any other
+    ensemble with the subspace denoiser) for ``sensor``, at scale 1; else ``ensemble`` (the
+    model's 8 dihedral views averaged): the classical restorers model noise (and the subspace
+    denoiser stuck values, dead lines and stripes), so they cannot help super-resolution,
+    deblurring or inpainting, and every task's degradation is symmetric under flips and
+    quarter turns. The ensemble's labels are better than one pass (sr4 CAVE, the shipped
+    model: 31.53 vs 31.35 dB, SAM 4.73 vs 4.88°) at 8× the proxy time (seconds). Any other
     source is returned unchanged.
     """
     if source != "auto":
         return source
     if task not in CLASSICAL_TASKS or scale != 1:
-        return "model"
+        return "ensemble"
     # the shipped sensor model is about as good as the denoiser on 16-band captures and its errors
     # are unrelated, so their blend wins (simulated IMEC, 4× variance: model 40.11 dB, subspace 41.95,
     # blend 0.1 42.05); the compact gaussian and complex models are 8–10 dB behind the denoiser

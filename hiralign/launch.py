@@ -127,7 +127,7 @@ def adapt_arguments(
              "--lr", repr(fine.lr), "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
              "--proxy-source", config.proxy.source, "--proxy-classical", config.proxy.classical,
              "--blend-weight", repr(config.proxy.blend_weight), "--proxy-transforms", str(config.proxy.transforms),
-             "--fuse-proxies", repr(config.fuse_proxies),
+             "--fuse-proxies", repr(config.fuse_proxies), "--restore-transforms", str(config.restore_transforms),
              "--device", config.device]
     options = dict(load_options or {})
     if options.get("var"):

@@ -225,7 +225,8 @@ class Adaptation:
         for k, (i, name) in enumerate(mine):
             stages.restore_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
                                 device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
-                                scale=self.scale, fuse=self.config.proxy_fusion(ckpt.scale))
+                                scale=self.scale, fuse=self.config.proxy_fusion(ckpt.scale),
+                                transforms=self.config.restore_transforms)
 
     # -------------------------------------------------------------- the whole
     def run_all(self) -> dict[str, Any]:

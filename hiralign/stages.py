@@ -97,7 +97,7 @@ def on_model_bands(cube: Cube, model: Any, ckpt: CheckpointConfig) -> tuple[Cube
 
 def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tiles: TileConfig,
                    device: str | torch.device | None, progress: Progress | None = None, name: str | None = None,
-                   back: bool = False, mix: Callable[[Cube], Cube] | None = None) -> Cube:
+                   back: bool = False, mix: Callable[[Cube], Cube] | None = None, transforms: int = 1) -> Cube:
     """Restore one cube on the model's bands (tiled), optionally mapped back to its own bands.
 
     Args:
@@ -111,16 +111,23 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
             stage); False keeps the model's bands (a proxy, the finetuning target).
         mix: applied to the restoration on the model's bands, before mapping back (the
             restore stage's fusion with the proxy).
+        transforms: dihedral views restored and averaged (1: one pass;
+            :func:`hiralign.ensemble.ensemble_restore`).
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
     """
     from hiralign.bands import resample_bands
+    from hiralign.ensemble import ensemble_restore
     from hiralign.proxy import restore_cube
 
     grid, mapped = on_model_bands(cube, model, ckpt)
-    restored = restore_cube(model, grid, scale=ckpt.scale, tiles=tiles, device=device, progress=progress,
-                            name=name or cube.name)
+    if transforms > 1:
+        restored = ensemble_restore(model, grid, scale=ckpt.scale, transforms=transforms, tiles=tiles, device=device,
+                                    progress=progress, name=name or cube.name)
+    else:
+        restored = restore_cube(model, grid, scale=ckpt.scale, tiles=tiles, device=device, progress=progress,
+                                name=name or cube.name)
     if mix is not None:
         restored = mix(restored)
     if back and mapped:
@@ -428,13 +435,14 @@ def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
 # -------------------------------------------------------- restore, score
 def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
                  tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
-                 scale: RunScale | None = None, fuse: float = 0.0) -> Cube:
+                 scale: RunScale | None = None, fuse: float = 0.0, transforms: int = 1) -> Cube:
     """The adapted model applied to one observed target, back on its own bands and scale.
 
     The network restores ``target / s``; with ``fuse`` > 0 the result is mixed with the run's
     stored proxy (``fuse``·proxy + (1 − ``fuse``)·network, on the model's bands and the
     normalised scale; :meth:`AdaptConfig.proxy_fusion`). It is then multiplied by s and put
-    into the target's range (:func:`on_input_scale`), and written as the target was stored
+    into the target's range (:func:`on_input_scale`). ``transforms`` > 1 averages the
+    network over that many dihedral views (:attr:`AdaptConfig.restore_transforms`), and written as the target was stored
     (uint16 counts stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
     wavelengths, dtype range and units. Returns the cube as the run folder holds it.
     """
@@ -445,7 +453,8 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
         return blend(_load_cube(run.proxy(name), name), network, fuse, name=name)
 
     restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
-                              name=name, back=True, mix=with_proxy if fuse > 0 else None)
+                              name=name, back=True, mix=with_proxy if fuse > 0 else None,
+                              transforms=1 if fuse >= 1 else transforms)
     io.save(on_input_scale(restored, target, scale), run.restored(name), dtype="input")
     return _load_cube(run.restored(name), name)
 

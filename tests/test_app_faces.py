@@ -198,13 +198,11 @@ def _imec_like(tmp_path, real):
 
 
 @pytest.mark.parametrize("real", [False, True], ids=["synthetic", "imec-crop"])
-def test_a_16_band_target_goes_through_proxy_in_the_window_exactly_as_in_the_cli(qtbot, window, tmp_path, real,
-                                                                                 monkeypatch):
-    from hiralign import ensemble, io
+def test_a_16_band_target_goes_through_proxy_in_the_window_exactly_as_in_the_cli(qtbot, window, tmp_path, real):
+    from hiralign import io
 
-    # `hiralign proxy` restores with the model alone; the window's Proxy is adapt's stage 1, whose
-    # `auto` source is that same model for tasks no classical denoiser serves
-    monkeypatch.setattr(ensemble, "CLASSICAL_TASKS", ())
+    # `hiralign proxy` restores with the model alone; the window's Proxy is adapt's stage 1, with the
+    # same source when the proxy box says so
     from hiralign.bands import resample_bands
     from hiralign.cli import main
 
@@ -212,6 +210,7 @@ def test_a_16_band_target_goes_through_proxy_in_the_window_exactly_as_in_the_cli
     ckpt = _tiny_checkpoint(tmp_path / "source31")
     window.session.add_target(io.load(path), path)
     window.pipeline.set_source_model(ckpt)
+    window.pipeline.proxy_box.setCurrentText("model")
     with qtbot.waitSignal(window.runner.stage_ended, timeout=60000) as blocker:
         window.pipeline.buttons["proxy"].click()
     assert blocker.args == ["proxy", "finished"], window.errors.history

@@ -155,9 +155,9 @@ def test_auto_uses_the_subspace_denoiser_for_noise_tasks_and_the_model_elsewhere
     assert resolve_source("auto", "gaussian") == "subspace" and resolve_source("auto", "sensor") == "blend"
     assert resolve_source("auto", "complex") == "subspace"  # its robust fit handles stripes, dead lines, impulses
     for task, scale in (("sr4", 4), ("deblur", 1), ("gaussian", 2), ("complex", 2)):
-        assert resolve_source("auto", task, scale) == "model"
+        assert resolve_source("auto", task, scale) == "ensemble"
     assert resolve_source("bm4d", "sr4", 4) == "bm4d"  # explicit choices are kept (preflight refuses them)
-    assert ProxyConfig().resolved("sr4", 4).source == "model"
+    assert ProxyConfig().resolved("sr4", 4).source == "ensemble"
     assert ProxyConfig("blend").restorer == "subspace" and ProxyConfig("blend", classical="bm4d").needs_bm4d
     assert ProxyConfig("subspace").restorer == "subspace" and not ProxyConfig("subspace").needs_model
     with pytest.raises(ConfigError, match="classical restorer"):

@@ -275,9 +275,37 @@ def test_the_restoration_fuses_classical_proxies_with_the_network_unless_told_no
         assert main(_adapt(target, model, run, task="gaussian") + ["--fuse-proxies", fuse]) == 0
         reports[fuse] = json.loads((run / "report.json").read_text())
         net, ckpt = load_checkpoint(run / "checkpoint", "cpu")
-        network = restore_target(net, ckpt, io.load(target), tiles=TileConfig(tile=32, overlap=8), device="cpu")
+        network = restore_target(net, ckpt, io.load(target), tiles=TileConfig(tile=32, overlap=8), device="cpu",
+                                 transforms=8)  # the default 8-view restoration
         proxy = io.load(run / "proxies" / "t.hdr").data
         expected = float(fuse) * proxy + (1 - float(fuse)) * network.data
         np.testing.assert_allclose(io.load(run / "restored" / "t.hdr").data, expected, atol=1e-5)
     assert reports["0.75"]["proxy_source"] == "subspace" and reports["0.75"]["fused_proxy_weight"] == 0.75
     assert reports["0"]["fused_proxy_weight"] == 0.0
+
+
+def test_restore_transforms_average_the_networks_dihedral_views(tmp_path):
+    from hiralign.ensemble import ensemble_restore
+    from hiralign.models.checkpoint import load_checkpoint
+    from hiralign.proxy import TileConfig
+
+    rng = np.random.default_rng(4)
+    clean = gaussian_filter(rng.random((40, 40, BANDS)), sigma=(3, 3, 1.5))
+    clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
+    target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
+                          name="t"), tmp_path / "t.hdr")
+    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    run = tmp_path / "run"
+    # model proxies: the restoration is the network's, here the mean of its 4 quarter-turn views
+    assert main(_adapt(target, model, run, task="gaussian") + ["--proxy-source", "model", "--restore-transforms",
+                                                               "4"]) == 0
+    report = json.loads((run / "report.json").read_text())
+    assert json.loads((run / "config.json").read_text())["settings"]["restore_transforms"] == 4
+    assert report["fused_proxy_weight"] == 0.0
+    net, _ = load_checkpoint(run / "checkpoint", "cpu")
+    expected = ensemble_restore(net, io.load(target), transforms=4, tiles=TileConfig(tile=32, overlap=8))
+    restored = io.load(run / "restored" / "t.hdr").data
+    np.testing.assert_allclose(restored, expected.data, atol=1e-5)
+    single = ensemble_restore(net, io.load(target), transforms=1, tiles=TileConfig(tile=32, overlap=8))
+    assert np.abs(restored - single.data).max() > 1e-4  # the views differ: the average is not one pass
+    assert main(_adapt(target, model, tmp_path / "bad", task="gaussian") + ["--restore-transforms", "9"]) == 2

@@ -41,6 +41,8 @@ def register(subparsers: Any) -> None:
                         help=field_help(AdaptConfig, "seed"))
     parser.add_argument("--fuse-proxies", type=float, default=field_default(AdaptConfig, "fuse_proxies"),
                         help=field_help(AdaptConfig, "fuse_proxies"))
+    parser.add_argument("--restore-transforms", type=int, default=field_default(AdaptConfig, "restore_transforms"),
+                        help=field_help(AdaptConfig, "restore_transforms"))
     parser.add_argument("--config", default=None,
                         help="JSON file with extra settings: {'warp': {...}, 'generator': {...}} "
                              "(field names of WarpConfig and of the generator's config)")
@@ -69,7 +71,8 @@ def adapt_config(args: argparse.Namespace) -> Any:
     return AdaptConfig(task=args.task, model=args.model, generator=args.generator, generator_config=generator,
                        guides=args.guides, warp=build_dataclass(WarpConfig, extra.get("warp", {}), "warp settings"),
                        finetune=finetune_config(args, seed=args.seed), tiles=tile_config(args),
-                       proxy=proxy_config(args), fuse_proxies=args.fuse_proxies, seed=args.seed,
+                       proxy=proxy_config(args), fuse_proxies=args.fuse_proxies,
+                       restore_transforms=args.restore_transforms, seed=args.seed,
                        device=args.device)
 
 
