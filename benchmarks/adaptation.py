@@ -136,7 +136,7 @@ def synth_labels(run: Adaptation, generator: str, clean: list[Cube], model_dir: 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
               finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
               device: str, model_dir: Path | None = None, labels: str = "model",
-              fuse: float = 0.75) -> tuple[Adaptation, dict]:
+              fuse: float = 1.0) -> tuple[Adaptation, dict]:
     mode = "proxy-only" if row.endswith("proxy-only") or row == "round2" else "hiralign"
     config = AdaptConfig(task=task, model=None if model_dir is None else str(model_dir), generator=generator,
                          guides=0 if mode == "proxy-only" else 3,
@@ -212,7 +212,7 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
-                  crop: int = 0, fuse: float = 0.75) -> dict:
+                  crop: int = 0, fuse: float = 1.0) -> dict:
     from hiralign.ensemble import resolve_source
 
     labels = resolve_source(labels, task, 4 if task == "sr4" else 1)
@@ -367,8 +367,9 @@ def main() -> None:
                                                              "blend-subspace", "blend-bm4d"),
                         help="where every finetuned row's proxies come from (hiralign.ensemble; auto: "
                              "hiralign adapt's default for the task)")
-    parser.add_argument("--fuse-proxies", type=float, default=0.75,
-                        help="weight of classical proxies in each finetuned row's restoration (0: the network alone)")
+    parser.add_argument("--fuse-proxies", type=float, default=AdaptConfig.__dataclass_fields__["fuse_proxies"].default,
+                        help="weight of classical proxies in each finetuned row's restoration (default: hiralign "
+                             "adapt's; 0: the network alone)")
     parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
                         help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
