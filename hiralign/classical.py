@@ -335,23 +335,24 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
         raise InputError(f"{cube.name}: {bad} values are NaN or infinite; the denoiser needs finite data "
                          "(load with --zero-nonfinite to set them to 0)")
     data = np.asarray(cube.data, dtype=np.float64)
+    h, w, bands = data.shape
     unreliable = unreliable_mask(data) if config.robust else np.zeros(data.shape, dtype=bool)
     reliable = ~unreliable
+    # masked statistics only where something is masked (the usual noise-only cube costs nothing extra)
+    used = reliable if unreliable.any() else None
     white, unwhiten = whiten(data, noise, unreliable)
     stabilised = noise is not None
-    mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=reliable)
+    mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=used)
     eigen = masked_coefficients(white, reliable, mean, basis)
     if config.robust:
-        h, w, bands = white.shape
         for _ in range(config.destripe_passes):
             fit = (eigen.reshape(-1, basis.shape[1]) @ basis.T + mean).reshape(h, w, bands)
             offsets = column_offsets(white - fit, reliable)
             if not offsets.any():
                 break
             white = white - offsets[None]  # stripes are constant down a column
-            mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=reliable)
+            mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=used)
             eigen = masked_coefficients(white, reliable, mean, basis)
-    h, w, bands = white.shape
     k = eigen.shape[2]
     clean = np.empty_like(eigen)
     progress.check()

@@ -114,14 +114,13 @@ def column_offsets(residual: np.ndarray, reliable: np.ndarray,
     Returns:
         (W, B) float64 offsets to subtract from every row.
     """
+    import warnings
+
     masked = np.where(reliable, residual, np.nan)
     count = reliable.sum(axis=0)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-unreliable column: no offset
-            median = np.nanmedian(masked, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-unreliable column: NaN, no offset
+        median = np.nanmedian(masked, axis=0)
     error = MEDIAN_EFFICIENCY / np.sqrt(np.maximum(count, 1))
     offsets = np.where((count > 0) & (np.abs(median) > significance * error), median, 0.0)
     return np.nan_to_num(offsets)

@@ -258,17 +258,22 @@ def test_a_sensor_run_makes_classical_proxies_on_the_stabilised_capture(tmp_path
     np.testing.assert_allclose(proxy.data, expected.data, atol=2e-3)
 
 
+def _gaussian_target_and_model(folder: Path, seed: int) -> tuple[Path, Path]:
+    """A 40² smooth 8-band target with white noise (σ 0.05) and a tiny band-agnostic gaussian model."""
+    rng = np.random.default_rng(seed)
+    clean = gaussian_filter(rng.random((40, 40, BANDS)), sigma=(3, 3, 1.5))
+    clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
+    target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
+                          name="t"), folder / "t.hdr")
+    return target, band_agnostic_checkpoint(folder / "gaussian-any", "gaussian")
+
+
 def test_the_restoration_fuses_classical_proxies_with_the_network_unless_told_not_to(tmp_path):
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.proxy import TileConfig
     from hiralign.stages import restore_target
 
-    rng = np.random.default_rng(3)
-    clean = gaussian_filter(rng.random((40, 40, BANDS)), sigma=(3, 3, 1.5))
-    clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
-    target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
-                          name="t"), tmp_path / "t.hdr")
-    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    target, model = _gaussian_target_and_model(tmp_path, seed=3)
     reports = {}
     for fuse in ("0.75", "0"):
         run = tmp_path / f"run{fuse}"
@@ -289,12 +294,7 @@ def test_restore_transforms_average_the_networks_dihedral_views(tmp_path):
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.proxy import TileConfig
 
-    rng = np.random.default_rng(4)
-    clean = gaussian_filter(rng.random((40, 40, BANDS)), sigma=(3, 3, 1.5))
-    clean = 0.1 + 0.8 * (clean - clean.min()) / np.ptp(clean)
-    target = io.save(Cube((clean + rng.normal(size=clean.shape) * 0.05).astype(np.float32), wavelengths=WL,
-                          name="t"), tmp_path / "t.hdr")
-    model = band_agnostic_checkpoint(tmp_path / "gaussian-any", "gaussian")
+    target, model = _gaussian_target_and_model(tmp_path, seed=4)
     run = tmp_path / "run"
     # model proxies: the restoration is the network's, here the mean of its 4 quarter-turn views
     assert main(_adapt(target, model, run, task="gaussian") + ["--proxy-source", "model", "--restore-transforms",
