@@ -229,6 +229,15 @@ class AdaptConfig:
         classical (a denoiser's, alone or blended), else 0 (model proxies would undo the adaptation)."""
         return self.fuse_proxies if self.proxy_for(scale).restorer else 0.0
 
+    def replay_weight(self, scale: int = 1) -> float:
+        """The source-replay weight this run finetunes with: ``finetune.source_replay``, or for
+        None (auto) :data:`hiralign.finetune.AUTO_REPLAY` with classical proxies, else 0."""
+        from hiralign.finetune import AUTO_REPLAY
+
+        if self.finetune.source_replay is not None:
+            return float(self.finetune.source_replay)
+        return AUTO_REPLAY if self.proxy_for(scale).restorer else 0.0
+
     def target_seed(self, index: int) -> int:
         """The generation seed of target ``index`` (:func:`target_seed`)."""
         return target_seed(self.seed, index)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from hiralign.noise import NoiseModel
 
+#: The replay weight of ``source_replay=None`` where it applies (classical proxies).
+AUTO_REPLAY = 0.33
 #: Which training pairs finetuning uses (Table VI rows).
 MODES = ("hiralign", "proxy-only", "generated-only")
 
@@ -42,6 +44,13 @@ class FinetuneConfig:
         lr: initial Adam learning rate (lower than pretraining: the model is adapted, not relearned).
         lr_min: final learning rate of the cosine decay.
         seed: patch sampling and degradation seed.
+        source_replay: weight of patches from the source model's own synthetic source set
+            (:mod:`hiralign.replay`) against the target pairs' 1 (0.33: a quarter of every
+            batch); 0: target pairs only (the paper). None (auto, the default): ``hiralign
+            adapt`` replays at 0.33 when its proxies are a classical denoiser's (the network
+            then restores new captures, not the targets) and not at all with model proxies
+            (sr4: the network is the targets' restoration); a bare :func:`finetune` does not
+            replay. Measured in docs/benchmarks.md, "Session 6: source replay".
     """
 
     steps: int = 400
@@ -52,12 +61,16 @@ class FinetuneConfig:
     lr: float = 2e-4
     lr_min: float = 1e-6
     seed: int = 0
+    source_replay: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"unknown finetuning mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.ratio < 0:
             raise ConfigError(f"the synthesized:proxy ratio must be ≥ 0 (got {self.ratio})")
+        if self.source_replay is not None and (not isinstance(self.source_replay, (int, float))
+                                               or not 0 <= float(self.source_replay) <= 100):
+            raise ConfigError(f"source_replay must be a weight in [0, 100] or None (got {self.source_replay!r})")
 
     @property
     def pairs(self) -> str:
@@ -83,12 +96,24 @@ class FinetuneConfig:
                            state_every=max(50, self.steps // 4), noise=noise)
 
 
-def aligned_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config: FinetuneConfig) -> PatchSampler:
+def aligned_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config: FinetuneConfig,
+                    replay: Sequence[Cube] = ()) -> PatchSampler:
     """The patch sampler of Eq. 29: synthesized and proxy cubes mixed at ratio r.
+
+    With ``replay`` cubes and ``config.source_replay`` > 0, those aligned pairs get weight 1
+    and the replayed source cubes ``source_replay``.
 
     Raises:
         InputError: the mode needs a group that is empty.
     """
+    target = _target_sampler(proxies, synthesized, config)
+    if replay and (config.source_replay or 0) > 0:
+        return WeightedCubeSampler([(target, 1.0), (CubeSampler(list(replay), name="source cubes"),
+                                                    float(config.source_replay))])
+    return target
+
+
+def _target_sampler(proxies: Sequence[Cube], synthesized: Sequence[Cube], config: FinetuneConfig) -> PatchSampler:
     if config.pairs == "proxy-only":
         return CubeSampler(list(proxies), name="proxies")
     if config.pairs == "generated-only":
@@ -113,6 +138,7 @@ def finetune(
     device: str | torch.device = "auto",
     progress: Progress | None = None,
     noise: NoiseModel | None = None,
+    replay: Sequence[Cube] = (),
 ) -> TrainResult:
     """Finetune ``model`` in place on aligned pairs built from proxies and synthesized cubes.
 
@@ -129,11 +155,13 @@ def finetune(
         progress: per-step progress with the running loss; cancellable.
         noise: ``sensor`` only: the noise model D_task draws from, on the scale of the
             proxies and synthesized cubes (the network's normalised scale).
+        replay: source cubes on the proxies' bands (:func:`hiralign.replay.replay_cubes`),
+            drawn with weight ``config.source_replay``; none: target pairs only.
 
     Returns:
         The training loop's :class:`~hiralign.train.TrainResult`.
     """
-    sampler = aligned_sampler(proxies, synthesized, config)
+    sampler = aligned_sampler(proxies, synthesized, config, replay)
     patch = min(config.patch_size, sampler.min_side)
     from hiralign.degrade import scale_factor
 

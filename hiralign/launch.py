@@ -124,7 +124,9 @@ def adapt_arguments(
         args += ["--clean", *map(str, clean)]
     args += ["--seed", str(config.seed), "--steps", str(fine.steps), "--ratio", repr(fine.ratio),
              "--mode", fine.mode, "--batch-size", str(fine.batch_size), "--patch-size", str(fine.patch_size),
-             "--lr", repr(fine.lr), "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
+             "--lr", repr(fine.lr),
+             *([] if fine.source_replay is None else ["--source-replay", repr(fine.source_replay)]),
+             "--tile", str(config.tiles.tile), "--overlap", str(config.tiles.overlap),
              "--proxy-source", config.proxy.source, "--proxy-classical", config.proxy.classical,
              "--blend-weight", repr(config.proxy.blend_weight), "--proxy-transforms", str(config.proxy.transforms),
              "--fuse-proxies", repr(config.fuse_proxies), "--restore-transforms", str(config.restore_transforms),

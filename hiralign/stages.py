@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -24,6 +25,8 @@ import numpy as np
 from hiralign.cube import Cube
 from hiralign.errors import HiralignError, InputError, ModelError, PreflightError
 from hiralign.progress import Progress, as_progress
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from hiralign.models.checkpoint import CheckpointConfig
     from hiralign.noise import NoiseModel
     from hiralign.proxy import TileConfig
+    from hiralign.replay import ReplaySet
     from hiralign.runfolder import RunFolder
     from hiralign.train import TrainResult
     from hiralign.warp import WarpResult
@@ -396,7 +400,9 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
 
     workers = workers or Workers()
     synth = list(synthesized) if config.needs_synthesis else []
-    trained, settings, state_path = model, config.finetune, run.train_state
+    weight = config.replay_weight(ckpt.scale)
+    replay = source_replay(weight, provenance, proxies)
+    trained, settings, state_path = model, dataclasses.replace(config.finetune, source_replay=weight), run.train_state
     if workers.size > 1:
         # DDP: gradients averaged over ranks, each rank its own patches and state file
         from hiralign.distributed import agree_on_resume, data_parallel, rank_state_path
@@ -408,15 +414,28 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     elif not resume:
         state_path.unlink(missing_ok=True)
     result = finetune(trained, config.task, list(proxies), synth, settings, state_path=state_path, resume=True,
-                      device=device, progress=progress, noise=noise)
+                      device=device, progress=progress, noise=noise, replay=replay.cubes)
     if workers.is_main:
         record = {**dict(provenance), "mode": config.finetune.pairs, "settings": config.to_dict(),
                   "training": result.to_dict(), "pairs": {"proxies": len(proxies), "synthesized": len(synth)},
+                  "source_replay": {"weight": weight, **replay.to_dict()},
                   "processes": workers.size}
         save_checkpoint(model, run.checkpoint, ckpt, record)
     workers.barrier()  # states go only once the checkpoint is complete
     state_path.unlink(missing_ok=True)
     return result
+
+
+def source_replay(weight: float, provenance: Mapping[str, Any], proxies: Sequence[Cube]) -> ReplaySet:
+    """The source cubes a finetune at replay ``weight`` draws (none at 0 or when none can be built)."""
+    from hiralign.replay import ReplaySet, replay_cubes
+
+    if weight <= 0 or not proxies:
+        return ReplaySet((), "off (source_replay 0)")
+    replay = replay_cubes(provenance.get("source_provenance", provenance), proxies)
+    if not replay.cubes:
+        log.warning("finetuning without source replay: %s", replay.note)
+    return replay
 
 
 def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],

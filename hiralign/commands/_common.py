@@ -42,7 +42,7 @@ def load_options(args: argparse.Namespace) -> dict[str, Any]:
 #: Finetuning options: command-line flag -> FinetuneConfig field (the others, lr_min and seed,
 #: come from --seed and the defaults).
 FINETUNE_OPTIONS = {"--steps": "steps", "--ratio": "ratio", "--mode": "mode", "--batch-size": "batch_size",
-                    "--patch-size": "patch_size", "--lr": "lr"}
+                    "--patch-size": "patch_size", "--lr": "lr", "--source-replay": "source_replay"}
 #: Tiled-inference options: flag -> TileConfig field.
 TILE_OPTIONS = {"--tile": "tile", "--overlap": "overlap"}
 
@@ -54,7 +54,7 @@ def add_finetune_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("finetuning")
     for flag, name in FINETUNE_OPTIONS.items():
-        kind = type(field_default(FinetuneConfig, name))
+        kind = float if name == "source_replay" else type(field_default(FinetuneConfig, name))
         extra: dict[str, Any] = {"choices": MODES} if name == "mode" else {"type": kind}
         group.add_argument(flag, default=None, help=field_help(FinetuneConfig, name), **extra)
 

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from hiralign.commands._common import add_device, add_finetune_options, emit_json
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.finetune import finetune
     from hiralign.models.checkpoint import load_checkpoint, read_provenance, save_checkpoint
     from hiralign.progress import ConsoleProgress
+    from hiralign.replay import ReplaySet, replay_cubes
 
     config = finetune_config(args, seed=args.seed)
     device = resolve_device(args.device)
@@ -47,17 +51,23 @@ def run(args: argparse.Namespace) -> int:
         noise = read_noise(args.noise).on_scale(1.0, "loaded")  # the proxy files' loaded scale
     proxies = [io.load(p) for p in args.proxies]
     synth = [io.load(p) for p in args.synth]
+    replay = ReplaySet((), "off (source_replay 0)")
+    if (config.source_replay or 0) > 0:
+        replay = replay_cubes(read_provenance(args.model), proxies)
+        if not replay.cubes:
+            log.warning("finetuning without source replay: %s", replay.note)
     out = Path(args.out)
     state = out.with_name(out.name + ".state.pt")
     progress = ConsoleProgress("finetune")
     try:
         result = finetune(model, ckpt.task, proxies, synth, config, state_path=state, resume=args.resume,
-                          device=device, progress=progress, noise=noise)
+                          device=device, progress=progress, noise=noise, replay=replay.cubes)
     finally:
         progress.close()
     provenance = {"kind": "hiralign-finetuned", "source_model": str(args.model),
                   "source_provenance": read_provenance(args.model), "proxies": args.proxies,
-                  "synthesized": args.synth, "finetune": config.__dict__, "training": result.to_dict()}
+                  "synthesized": args.synth, "finetune": config.__dict__, "training": result.to_dict(),
+                  "source_replay": {"weight": config.source_replay, **replay.to_dict()}}
     save_checkpoint(model, out, ckpt, provenance)
     state.unlink(missing_ok=True)
     emit_json({"checkpoint": str(out), "training": result.to_dict()})
