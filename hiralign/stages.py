@@ -401,6 +401,8 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     workers = workers or Workers()
     synth = list(synthesized) if config.needs_synthesis else []
     weight = config.replay_weight(ckpt.scale)
+    if weight > 0:  # rebuilding the source set takes seconds before the first step
+        as_progress(progress).report(0, max(1, config.finetune.steps), "rebuilding the source set for replay")
     replay = source_replay(weight, provenance, proxies)
     trained, settings, state_path = model, dataclasses.replace(config.finetune, source_replay=weight), run.train_state
     if workers.size > 1:
