@@ -42,7 +42,7 @@ BESIDE_AUTO, BESIDE_NONE = "auto", "nothing"
 #: What each layer is, for the panel titles and the hint line.
 LAYER_WORDS = {
     "degraded": "the degraded observation (your file)",
-    "proxy": "the proxy p = Φ_src(x): the source model's restoration",
+    "proxy": "the proxy p: stage 1's restoration (the source model's, or the classical denoiser's)",
     "synth": "a synthesized training cube (the proxy's spectra warped onto a guide)",
     "restored": "restored by the adapted model",
     "clean": "the clean reference",

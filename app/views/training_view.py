@@ -1,9 +1,10 @@
-"""The training view: the finetuning loss curve and, with clean references, source vs
+"""The training view: the finetuning loss curve and, with clean references, proxy vs
 adapted metrics.
 
 - Loss against step (log scale), streamed live while the Finetune stage runs.
-- A table of PSNR (dB) / SSIM / SAM (°) of the source model's restoration (the proxy p_i)
-  and of the adapted model's restoration for every target with a clean reference, with
+- A table of PSNR (dB) / SSIM / SAM (°) of the stage-1 proxy p_i (the source model's or the
+  classical denoiser's restoration) and of the adapted restoration (``restored/``, the proxy
+  fused with the finetuned network) for every target with a clean reference, with
   the mean and the difference.
 - For the selected target: per-band PSNR (dB against wavelength in nm) of both models and
   their SAM maps (degrees) on one colour scale.
@@ -33,13 +34,13 @@ from app.views import LAYER_COLOURS
 
 #: Height below which the view scrolls, px (table + note + plots that stay readable).
 MIN_CONTENT_HEIGHT = 440
-METRIC_COLUMNS = ("image", "PSNR (dB)\nsource", "PSNR (dB)\nadapted", "ΔPSNR\n(dB)", "SSIM\nsource",
-                  "SSIM\nadapted", "SAM (°)\nsource", "SAM (°)\nadapted")
+METRIC_COLUMNS = ("image", "PSNR (dB)\nproxy", "PSNR (dB)\nadapted", "ΔPSNR\n(dB)", "SSIM\nproxy",
+                  "SSIM\nadapted", "SAM (°)\nproxy", "SAM (°)\nadapted")
 
 
 def band_title(name: str) -> str:
     """The per-band plot's title naming both curves in their colours (HTML)."""
-    return (f"PSNR per band, {name}<br><span style='color:{LAYER_COLOURS['proxy']}'>source</span> vs "
+    return (f"PSNR per band, {name}<br><span style='color:{LAYER_COLOURS['proxy']}'>proxy</span> vs "
             f"<span style='color:{LAYER_COLOURS['restored']}'>adapted</span>")
 
 
@@ -77,7 +78,7 @@ class TrainingView(QWidget):
         self.band_plot.showGrid(x=True, y=True, alpha=0.25)
         self.band_plot.setXRange(400, 700)
         self.sam_boxes, self.sam_images = [], []
-        for col, title in ((1, "SAM, source (°)"), (2, "SAM, adapted (°)")):
+        for col, title in ((1, "SAM, proxy (°)"), (2, "SAM, adapted (°)")):
             self.detail.addLabel(title, row=0, col=col, size="9pt")
             vb = self.detail.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
             image = pg.ImageItem(axisOrder="row-major")
@@ -180,10 +181,11 @@ class TrainingView(QWidget):
             self.note.setText("Metrics need clean references: the demo has them; for your own files, "
                               "right-click a target → Attach clean reference.")
         elif not scored:
-            self.note.setText("Run Evaluate to score the source model (the proxies) and the adapted model.")
+            self.note.setText("Run Evaluate to score the proxies and the adapted restoration.")
         else:
-            self.note.setText("Source = the source model's restoration (the proxy p_i); adapted = the "
-                              "finetuned model's. SAM: mean spectral angle, lower is better.")
+            self.note.setText("Proxy = stage 1's restoration p_i (the source model's, or the classical denoiser's); "
+                              "adapted = restored/ (proxy and finetuned network fused by --fuse-proxies: the proxy "
+                              "itself at 1, the default with a denoiser). SAM: mean spectral angle, lower is better.")
         self._fit_table_height()
         current = self.session.current
         row = self._rows.index(current) if current in self._rows else (0 if self._rows else -1)
