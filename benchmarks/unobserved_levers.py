@@ -35,9 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from hiralign import io  # noqa: E402
 from hiralign.evaluate import score_cube  # noqa: E402
-from hiralign.finetune import FinetuneConfig  # noqa: E402
+from hiralign.finetune import FinetuneConfig, aligned_sampler  # noqa: E402
 from hiralign.models.checkpoint import load_checkpoint, read_provenance  # noqa: E402
-from hiralign.patches import CubeSampler, WeightedCubeSampler  # noqa: E402
 from hiralign.proxy import restore_cube  # noqa: E402
 from hiralign.replay import replay_cubes  # noqa: E402
 from hiralign.resources import shipped_model  # noqa: E402
@@ -66,23 +65,23 @@ def run_variant(work: Path, task: str, variant: str) -> dict:
     model, ckpt = load_checkpoint(shipped_model(task), "cpu")
     model = copy.deepcopy(model)
     proxies = [io.load(work / "proxies" / f"{n}.hdr") for n in names[:2]]
-    sampler = CubeSampler(proxies, name="proxies")
-    for part in variant.split("+"):
-        if part.startswith("synth:"):
-            files = sorted(p for n in names[:2] for p in (work / part[6:] / "synth").glob(f"{n}_g*.hdr"))
-            sampler = WeightedCubeSampler([(CubeSampler([io.load(p) for p in files], name="synthesized"), 3.0),
-                                           (sampler, 1.0)])
-        elif part.startswith("replay"):
-            replay = replay_cubes(read_provenance(shipped_model(task)), proxies)
-            sampler = WeightedCubeSampler([(sampler, 1.0), (CubeSampler(list(replay.cubes), name="source"),
-                                                            float(part[6:]))])
-        elif part.startswith("gain"):
+    parts = variant.split("+")
+    synth_rows = [p[6:] for p in parts if p.startswith("synth:")]
+    synthesized = [io.load(p) for row in synth_rows for n in names[:2]
+                   for p in sorted((work / row / "synth").glob(f"{n}_g*.hdr"))]
+    weight = next((float(p[6:]) for p in parts if p.startswith("replay")), 0.0)
+    replay = replay_cubes(read_provenance(shipped_model(task)), proxies).cubes if weight else ()
+    # the library's own sampler: proxies (+ synthesized at 3:1) (+ replay at its weight)
+    config = FinetuneConfig(mode="hiralign" if synthesized else "proxy-only", source_replay=weight)
+    sampler = aligned_sampler(proxies, synthesized, config, replay)
+    for part in parts:
+        if part.startswith("gain"):
             sampler = SpectralGain(sampler, float(part[4:]))
-        elif part not in ("base", "source"):
+        elif part not in ("base", "source") and not part.startswith(("synth:", "replay")):
             raise SystemExit(f"unknown variant part {part!r}")
     start = time.perf_counter()
     if variant != "source":
-        train(model, sampler, FinetuneConfig(mode="proxy-only").train_config(task), device="cpu")
+        train(model, sampler, config.train_config(task), device="cpu")
     out: dict = {"variant": variant, "train_s": round(time.perf_counter() - start, 1)}
     for n in names:
         observed, clean = io.load(work / "observed" / f"{n}.hdr"), io.load(work / "clean" / f"{n}.hdr")

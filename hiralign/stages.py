@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -25,8 +24,6 @@ import numpy as np
 from hiralign.cube import Cube
 from hiralign.errors import HiralignError, InputError, ModelError, PreflightError
 from hiralign.progress import Progress, as_progress
-
-log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -40,7 +37,6 @@ if TYPE_CHECKING:
     from hiralign.models.checkpoint import CheckpointConfig
     from hiralign.noise import NoiseModel
     from hiralign.proxy import TileConfig
-    from hiralign.replay import ReplaySet
     from hiralign.runfolder import RunFolder
     from hiralign.train import TrainResult
     from hiralign.warp import WarpResult
@@ -397,13 +393,14 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     from hiralign.distributed import Workers
     from hiralign.finetune import finetune
     from hiralign.models.checkpoint import save_checkpoint
+    from hiralign.replay import replay_for
 
     workers = workers or Workers()
     synth = list(synthesized) if config.needs_synthesis else []
     weight = config.replay_weight(ckpt.scale)
     if weight > 0:  # rebuilding the source set takes seconds before the first step
         as_progress(progress).report(0, max(1, config.finetune.steps), "rebuilding the source set for replay")
-    replay = source_replay(weight, provenance, proxies)
+    replay = replay_for(weight, provenance, proxies)
     trained, settings, state_path = model, dataclasses.replace(config.finetune, source_replay=weight), run.train_state
     if workers.size > 1:
         # DDP: gradients averaged over ranks, each rank its own patches and state file
@@ -426,18 +423,6 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
     workers.barrier()  # states go only once the checkpoint is complete
     state_path.unlink(missing_ok=True)
     return result
-
-
-def source_replay(weight: float, provenance: Mapping[str, Any], proxies: Sequence[Cube]) -> ReplaySet:
-    """The source cubes a finetune at replay ``weight`` draws (none at 0 or when none can be built)."""
-    from hiralign.replay import ReplaySet, replay_cubes
-
-    if weight <= 0 or not proxies:
-        return ReplaySet((), "off (source_replay 0)")
-    replay = replay_cubes(provenance.get("source_provenance", provenance), proxies)
-    if not replay.cubes:
-        log.warning("finetuning without source replay: %s", replay.note)
-    return replay
 
 
 def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from hiralign.commands._common import add_device, add_finetune_options, emit_json
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.finetune import finetune
     from hiralign.models.checkpoint import load_checkpoint, read_provenance, save_checkpoint
     from hiralign.progress import ConsoleProgress
-    from hiralign.replay import ReplaySet, replay_cubes
+    from hiralign.replay import replay_for
 
     config = finetune_config(args, seed=args.seed)
     device = resolve_device(args.device)
@@ -51,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         noise = read_noise(args.noise).on_scale(1.0, "loaded")  # the proxy files' loaded scale
     proxies = [io.load(p) for p in args.proxies]
     synth = [io.load(p) for p in args.synth]
-    replay = ReplaySet((), "off (source_replay 0)")
-    if (config.source_replay or 0) > 0:
-        replay = replay_cubes(read_provenance(args.model), proxies)
-        if not replay.cubes:
-            log.warning("finetuning without source replay: %s", replay.note)
+    replay = replay_for(config.source_replay or 0, read_provenance(args.model), proxies)
     out = Path(args.out)
     state = out.with_name(out.name + ".state.pt")
     progress = ConsoleProgress("finetune")
