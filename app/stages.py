@@ -161,8 +161,8 @@ def run_finetune(job: StageRun, proxies: Sequence[Cube], synthesized: Sequence[C
     device = job.device
     model, ckpt = stages.load_source(job.config, device, job.targets)
     start = time.perf_counter()
-    result = stages.finetune_bundle(model, ckpt, job.config, proxies, synthesized, run=job.run,
-                                    provenance=stages.adapted_provenance(job.config, job.sources, job.targets),
+    provenance = stages.adapted_provenance(job.config, job.sources, job.targets, scale.noise)
+    result = stages.finetune_bundle(model, ckpt, job.config, proxies, synthesized, run=job.run, provenance=provenance,
                                     device=device, progress=progress, resume=False, noise=scale.train_noise)
     return {"checkpoint": job.run.checkpoint, "losses": [(i + 1, float(v)) for i, v in enumerate(result.losses)],
             "seconds": time.perf_counter() - start}

@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "clip_finetune",
     "finetune",
     "adapt",
+    "restore",
     "evaluate",
     "demo",
 )

@@ -211,7 +211,8 @@ class Adaptation:
         synth = [io.load(self.run.synth(n, j)) for n in self.names for j in range(self.config.guides)] \
             if self.config.needs_synthesis else []
         stages.finetune_bundle(model, ckpt, self.config, proxies, synth, run=self.run,
-                               provenance=stages.adapted_provenance(self.config, self.paths, self.targets()),
+                               provenance=stages.adapted_provenance(self.config, self.paths, self.targets(),
+                                                                         self.scale.noise),
                                device=self.device, progress=progress, workers=self.workers,
                                noise=self.scale.train_noise)
 

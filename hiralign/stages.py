@@ -426,16 +426,21 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
 
 
 def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
-                       cubes: Sequence[Cube] = ()) -> dict[str, Any]:
+                       cubes: Sequence[Cube] = (), noise: NoiseModel | None = None) -> dict[str, Any]:
     """What an adapted checkpoint records about its origin (besides settings and training).
 
     ``cubes`` (the loaded targets) choose the shipped source model as :func:`load_source` does.
+    ``noise`` (``sensor``: :attr:`RunScale.noise`, the captures' file scale) is recorded so that
+    new captures of the sensor are restored as the run's were (:mod:`hiralign.restoration`).
     """
     from hiralign.models.checkpoint import read_provenance
 
     folder = config.model_folder(cubes)
-    return {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
-            "targets": [str(t) for t in targets]}
+    record = {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
+              "targets": [str(t) for t in targets]}
+    if noise is not None:
+        record["noise"] = noise.to_dict()
+    return record
 
 
 # -------------------------------------------------------- restore, score

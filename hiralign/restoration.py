@@ -1,0 +1,246 @@
+"""Restoring new captures with an adapted checkpoint, the way ``hiralign adapt`` restored its targets.
+
+An adapted checkpoint records the run's settings (``provenance.json``: ``settings``) and,
+for ``sensor``, the noise model the run estimated from its captures. Its *restoration* is
+not always the network alone: with classical proxies (``gaussian``, ``complex``, ``sensor``
+by default) ``restored/`` is ``fuse``·proxy + (1 − ``fuse``)·network, where the proxy is the
+classical denoiser's restoration of the same capture, and with model proxies (``sr4``) it is
+the network averaged over ``restore_transforms`` dihedral views. Restoring a new capture of
+the same sensor with the network alone would hand a scientist something else than what the
+run showed them (on the KAIST headline scenes 36.15 dB instead of ``restored/``'s 40.96 dB).
+:func:`restore_capture` applies the recorded recipe to any capture; :class:`Recipe` reads it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from hiralign.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+    from hiralign.cube import Cube
+    from hiralign.ensemble import ProxyConfig
+    from hiralign.models.checkpoint import CheckpointConfig
+    from hiralign.noise import NoiseModel
+    from hiralign.progress import Progress
+    from hiralign.proxy import TileConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How a checkpoint's restoration is made.
+
+    Attributes:
+        task: the degradation task the checkpoint restores.
+        proxy: the stage-1 proxy settings with ``auto`` resolved (its ``restorer`` is the
+            classical denoiser that enters the restoration, or None).
+        fuse: the classical proxy's weight in the restoration (0: the network alone).
+        transforms: dihedral views the network is averaged over (1: one pass).
+        noise: ``sensor`` only: the run's noise model on the captures' file scale (counts
+            for integer captures), as ``hiralign noise`` reports it; None where none was
+            recorded (it is then estimated from the captures being restored).
+        adapted: whether the recipe came from an adapted checkpoint (False: a source model,
+            restored by the network alone in one pass, as ``hiralign proxy`` does).
+        source_model: the run's source checkpoint folder: a ``blend`` proxy mixes in *its*
+            dihedral ensemble, as the run's proxies did (None: unknown).
+    """
+
+    task: str
+    proxy: ProxyConfig
+    fuse: float = 0.0
+    transforms: int = 1
+    noise: NoiseModel | None = None
+    adapted: bool = False
+    source_model: str | None = None
+
+    @property
+    def classical(self) -> str | None:
+        """The classical denoiser that enters the restoration (None: the network alone)."""
+        return self.proxy.restorer if self.fuse > 0 else None
+
+    @property
+    def network_needed(self) -> bool:
+        """Whether the network contributes at all (not at ``fuse`` 1)."""
+        return self.fuse < 1
+
+    @property
+    def proxy_needs_model(self) -> bool:
+        """Whether the classical proxy mixes in a model's ensemble (``blend``)."""
+        return self.classical is not None and self.proxy.needs_model
+
+    def describe(self) -> str:
+        """One line for logs and the CLI's JSON: what the restoration is."""
+        if self.classical is None:
+            views = f" averaged over {self.transforms} dihedral views" if self.transforms > 1 else ""
+            return f"the network alone{views}"
+        proxy = f"the {self.classical} denoiser"
+        if self.proxy_needs_model:
+            proxy = (f"{1 - self.proxy.blend_weight:g} × the {self.classical} denoiser + {self.proxy.blend_weight:g} × "
+                     f"the source model's {self.proxy.transforms}-view ensemble")
+        if not self.network_needed:
+            return f"{proxy} (the run's proxy; fuse 1: no network share)"
+        return f"{self.fuse:g} × ({proxy}) + {1 - self.fuse:g} × the adapted network"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "proxy": dataclasses.asdict(self.proxy), "fuse": self.fuse,
+                "transforms": self.transforms, "noise": None if self.noise is None else self.noise.to_dict(),
+                "adapted": self.adapted, "source_model": self.source_model, "is": self.describe()}
+
+    @classmethod
+    def network_only(cls, task: str, transforms: int = 1) -> Recipe:
+        """The network alone (a source model, or ``--network-only``)."""
+        from hiralign.ensemble import ProxyConfig
+
+        return cls(task=task, proxy=ProxyConfig(source="model"), transforms=transforms)
+
+    @classmethod
+    def from_provenance(cls, provenance: Mapping[str, Any], task: str, scale: int = 1,
+                        where: str = "checkpoint") -> Recipe:
+        """The recipe an adapted checkpoint's ``provenance.json`` records; a source model's is the network alone.
+
+        Args:
+            provenance: the checkpoint's provenance.
+            task: the checkpoint's task (its ``config.json``).
+            scale: the model's up-scaling (resolves ``auto`` proxies as the run did).
+            where: names the checkpoint in errors.
+
+        Raises:
+            ModelError: the recorded settings or noise model are unreadable.
+        """
+        from hiralign.config import AdaptConfig
+        from hiralign.errors import ConfigError, InputError
+        from hiralign.noise import NoiseModel
+
+        settings = provenance.get("settings") if provenance.get("kind") == "hiralign-adapted" else None
+        if not isinstance(settings, Mapping):
+            return cls.network_only(task)
+        try:
+            config = AdaptConfig.from_dict(settings, f"{where}: provenance settings")
+        except ConfigError as exc:
+            raise ModelError(f"{where}: its recorded settings are unusable ({exc})") from None
+        noise = None
+        if isinstance(provenance.get("noise"), Mapping):
+            try:
+                noise = NoiseModel.from_dict(provenance["noise"], f"{where}: provenance noise")
+            except InputError as exc:
+                raise ModelError(f"{where}: its recorded noise model is unusable ({exc})") from None
+        source = provenance.get("source_model")
+        return cls(task=task, proxy=config.proxy_for(scale), fuse=config.proxy_fusion(scale),
+                   transforms=int(config.restore_transforms), noise=noise, adapted=True,
+                   source_model=str(source) if source else None)
+
+    @classmethod
+    def from_checkpoint(cls, folder: str | Path, ckpt: CheckpointConfig) -> Recipe:
+        """:meth:`from_provenance` of the checkpoint in ``folder``."""
+        from hiralign.models.checkpoint import read_provenance
+
+        return cls.from_provenance(read_provenance(folder), ckpt.task, ckpt.scale, str(folder))
+
+
+def capture_noise(recipe: Recipe, captures: Sequence[Cube]) -> NoiseModel | None:
+    """The noise model a ``sensor`` recipe restores ``captures`` with (file scale).
+
+    The run's recorded model (the same sensor); without one it is estimated from the
+    captures themselves, with a warning. None for other tasks.
+    """
+    if recipe.task != "sensor":
+        return None
+    if recipe.noise is not None:
+        return recipe.noise
+    from hiralign.noise import estimate_noise
+
+    warnings.warn("the checkpoint records no sensor noise model; it is estimated from the captures being "
+                  "restored (run `hiralign noise` on more captures of the sensor for a better one)",
+                  UserWarning, stacklevel=2)
+    return estimate_noise(list(captures))
+
+
+def proxy_model(recipe: Recipe, adapted: tuple[nn.Module, CheckpointConfig],
+                device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointConfig]:
+    """The model whose ensemble a ``blend`` proxy mixes in: the run's source model when it can be loaded.
+
+    Falls back to the adapted network (with a warning) when the recorded source folder is
+    gone or restores other bands; returns ``adapted`` when the proxy needs no model.
+    """
+    if not recipe.proxy_needs_model:
+        return adapted
+    from hiralign.errors import HiralignError
+    from hiralign.models.checkpoint import load_checkpoint
+
+    if recipe.source_model and Path(recipe.source_model).is_dir():
+        try:
+            source = load_checkpoint(recipe.source_model, device)
+        except HiralignError as exc:
+            reason = str(exc)
+        else:
+            if source[1].task == adapted[1].task and source[1].bands == adapted[1].bands:
+                return source
+            reason = f"{recipe.source_model} restores another task or band count"
+    else:
+        reason = f"the run's source model {recipe.source_model or '(unrecorded)'} is not here"
+    warnings.warn(f"{reason}; the blend proxy mixes in the adapted network's ensemble instead", UserWarning,
+                  stacklevel=2)
+    return adapted
+
+
+def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, recipe: Recipe, *,
+                    tiles: TileConfig, device: str | torch.device | None = None, noise: NoiseModel | None = None,
+                    progress: Progress | None = None, name: str | None = None,
+                    source: tuple[nn.Module, CheckpointConfig] | None = None) -> Cube:
+    """Restore one capture with ``recipe``, on its own bands, scale and value range.
+
+    The capture is divided by its own robust intensity scale (as ``hiralign proxy`` does;
+    new captures need not share the run's exposure), restored on the model's bands — the
+    classical proxy of :func:`hiralign.ensemble.make_proxy` fused with the network as
+    :func:`hiralign.stages.restore_item` fuses the run's stored proxy — and put back.
+
+    Args:
+        model, ckpt: the checkpoint's restorer and config.
+        target: (H, W, B) degraded capture, as loaded.
+        recipe: :meth:`Recipe.from_checkpoint`.
+        tiles, device, progress: as :func:`hiralign.stages.restore_target`.
+        noise: ``sensor`` only: the file-scale noise model (:func:`capture_noise`).
+        name: the result's name (default: the target's).
+        source: the model a ``blend`` proxy mixes in (:func:`proxy_model`; default ``model``).
+
+    Returns:
+        The restored capture with ``target``'s bands and range (``sr4``: 4× its size).
+    """
+    from hiralign.ensemble import blend, make_proxy
+    from hiralign.intensity import scale_for_task
+    from hiralign.progress import SubProgress, as_progress
+    from hiralign.stages import RunScale, normalised, on_input_scale, on_model_bands, restore_target
+
+    name = name or target.name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a dark capture is normal input; the scale says why
+        scale = RunScale(scale_for_task(recipe.task, target), noise)
+    cube = normalised(target, scale)
+    progress = as_progress(progress)
+    if recipe.classical is None:
+        restored = restore_target(model, ckpt, cube, tiles=tiles, device=device, progress=progress, name=name,
+                                  back=True, transforms=recipe.transforms)
+        return on_input_scale(restored, target, scale)
+    grid, mapped = on_model_bands(cube, model, ckpt)
+    share = 1.0 if not recipe.network_needed else 0.5
+    proxy = make_proxy(grid, recipe.proxy, model=(source or (model, ckpt))[0], scale=ckpt.scale, tiles=tiles,
+                       device=device, progress=SubProgress(progress, 0.0, share, "proxy: "), name=name,
+                       noise=scale.train_noise)
+    if not recipe.network_needed:
+        from hiralign.bands import resample_bands
+
+        restored = resample_bands(proxy, cube.wavelengths_or_default()) if mapped else proxy
+        return on_input_scale(restored.with_data(restored.data, name=name), target, scale)
+    restored = restore_target(model, ckpt, cube, tiles=tiles, device=device,
+                              progress=SubProgress(progress, share, 1.0, "network: "), name=name, back=True,
+                              transforms=recipe.transforms,
+                              mix=lambda network: blend(proxy, network, recipe.fuse, name=name))
+    return on_input_scale(restored, target, scale)
+
+
+__all__ = ["Recipe", "capture_noise", "proxy_model", "restore_capture"]
