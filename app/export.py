@@ -113,6 +113,7 @@ class ExportActions:
 
     def populate(self, menu: QMenu) -> None:
         menu.addAction("Adapted checkpoint bundle…", self.checkpoint_dialog)
+        menu.addAction("New captures restored with the adapted model…", self.restore_dialog)
         menu.addSeparator()
         menu.addAction("Restored cubes…", lambda: self.cubes_dialog("restored"))
         menu.addAction("Synthesized cubes…", lambda: self.cubes_dialog("synth"))
@@ -178,6 +179,41 @@ class ExportActions:
         self._job("export checkpoint", lambda progress: export_checkpoint(source, target),
                   done=f"adapted checkpoint bundle written to {target}")
 
+    def restore_dialog(self) -> None:
+        """Pick captures the run never saw and a folder; restore them as the run restored its targets."""
+        from app.opener import OPEN_FILTER
+
+        checkpoint = self.session.adapted_checkpoint
+        if checkpoint is None:
+            self.errors.show("No adapted model yet: run the Finetune stage first.")
+            return
+        paths, _ = QFileDialog.getOpenFileNames(self.parent, "Captures to restore with the adapted model",
+                                                self.prefs.last_folder("open"), OPEN_FILTER)
+        if not paths:
+            return
+        folder = QFileDialog.getExistingDirectory(self.parent, f"Write the {len(paths)} restored captures into…",
+                                                  self.prefs.last_folder("export"))
+        if folder:
+            self.prefs.set_last_folder("export", folder)
+            self.restore_new(checkpoint, [Path(p) for p in paths], Path(folder))
+
+    def restore_new(self, checkpoint: Path, paths: Sequence[Path], folder: Path) -> None:
+        """Restore ``paths`` with ``checkpoint``'s recipe into ``folder`` in the background (asks before replacing)."""
+        from hiralign.device import resolve_device
+        from hiralign.restoration import restore_files
+        from hiralign.runfolder import safe_names
+
+        clashes = [n for n in safe_names(list(paths)) if (folder / f"{n}.hdr").exists()]
+        if clashes and not self.confirm(f"{len(clashes)} restored cube(s) already in {folder} "
+                                        f"({', '.join(clashes[:3])}…). Replace them?"):
+            return
+        config = self.config()
+        device = str(resolve_device(config.device))
+        self._job("restore new captures",
+                  lambda progress: restore_files(checkpoint, list(paths), folder, tiles=config.tiles, device=device,
+                                                 progress=progress),
+                  done=f"{len(paths)} new capture(s) restored with the adapted model into {folder}", device=device)
+
     def cubes_dialog(self, kind: str) -> None:
         cubes = self.cubes_of(kind)
         if not cubes:
@@ -229,8 +265,8 @@ class ExportActions:
         answer = QMessageBox.question(self.parent, "hiralign — export", question)
         return answer == QMessageBox.StandardButton.Yes
 
-    def _job(self, name: str, work: Callable, done: str | None = None) -> None:
-        job = self.jobs.submit(name, work, device="io")
+    def _job(self, name: str, work: Callable, done: str | None = None, device: str = "io") -> None:
+        job = self.jobs.submit(name, work, device=device)
         job.failed.connect(lambda summary, details: self.errors.show(summary, details))
         job.finished.connect(lambda _result: self.status(done or f"{name}: done"))
         if done:  # where it went stays in the Messages dock, not only 5 s in the status bar

@@ -160,6 +160,18 @@ def capture_noise(recipe: Recipe, captures: Sequence[Cube]) -> NoiseModel | None
     return estimate_noise(list(captures))
 
 
+def capture_scale(task: str, target: Cube) -> Any:
+    """One capture's own robust :class:`~hiralign.intensity.IntensityScale` (as ``hiralign proxy`` uses).
+
+    A dark capture is normal input, so the rescaling warning is not repeated for each one.
+    """
+    from hiralign.intensity import scale_for_task
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return scale_for_task(task, target)
+
+
 def proxy_model(recipe: Recipe, adapted: tuple[nn.Module, CheckpointConfig],
                 device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointConfig]:
     """The model whose ensemble a ``blend`` proxy mixes in: the run's source model when it can be loaded.
@@ -212,14 +224,11 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
         The restored capture with ``target``'s bands and range (``sr4``: 4× its size).
     """
     from hiralign.ensemble import blend, make_proxy
-    from hiralign.intensity import scale_for_task
     from hiralign.progress import SubProgress, as_progress
     from hiralign.stages import RunScale, normalised, on_input_scale, on_model_bands, restore_target
 
     name = name or target.name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # a dark capture is normal input; the scale says why
-        scale = RunScale(scale_for_task(recipe.task, target), noise)
+    scale = RunScale(capture_scale(recipe.task, target), noise)
     cube = normalised(target, scale)
     progress = as_progress(progress)
     if recipe.classical is None:
@@ -243,4 +252,73 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
     return on_input_scale(restored, target, scale)
 
 
-__all__ = ["Recipe", "capture_noise", "proxy_model", "restore_capture"]
+def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str | Path, *,
+                  tiles: TileConfig | None = None, device: str | torch.device = "cpu", network_only: bool = False,
+                  noise: NoiseModel | None = None, load: Mapping[str, Any] | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """``hiralign restore`` and the GUI's *Restore new captures*: each file restored with the checkpoint's recipe.
+
+    Every capture is read (and the checkpoint, recipe and noise model resolved) before the
+    first result is written, so a bad file refuses the whole request with nothing written.
+    Each result is written atomically as ``out/<name>.hdr`` (the input's bands, dtype and
+    range) and ``out/<name>_rgb.png``; cancelling between captures keeps the finished ones.
+
+    Args:
+        checkpoint: an adapted (or source) checkpoint folder.
+        paths: the captures.
+        out: output folder (created).
+        tiles: tiled inference settings (default :class:`~hiralign.proxy.TileConfig`).
+        device: where the network runs.
+        network_only: the network alone in one pass instead of the recipe.
+        noise: ``sensor``: a file-scale noise model overriding the recorded one.
+        load: keyword options of :func:`hiralign.io.load` (``var``, ``wavelengths``, ...).
+        progress: per capture and tile; cancellable.
+
+    Returns:
+        The JSON-able report: model, task, device, recipe, noise and one entry per capture.
+
+    Raises:
+        HiralignError: an unreadable checkpoint or capture (naming it), or ``noise`` for a
+            checkpoint that is not a sensor one.
+    """
+    import numpy as np
+
+    from hiralign import io
+    from hiralign.errors import InputError
+    from hiralign.models.checkpoint import load_checkpoint
+    from hiralign.progress import SubProgress, as_progress
+    from hiralign.proxy import TileConfig
+    from hiralign.runfolder import safe_names
+    from hiralign.stages import RunScale, normalised
+
+    tiles = tiles or TileConfig()
+    progress = as_progress(progress)
+    model, ckpt = load_checkpoint(checkpoint, device)
+    recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
+    if noise is not None:
+        if ckpt.task != "sensor":
+            raise InputError(f"a noise model is for sensor checkpoints; {checkpoint} restores {ckpt.task!r}")
+        recipe = dataclasses.replace(recipe, noise=noise)
+    targets = []
+    for path, name in zip(paths, safe_names(list(paths))):
+        target = io.load(path, **dict(load or {}))
+        target.name = name
+        targets.append(target)
+    file_noise = capture_noise(recipe, targets)
+    source = proxy_model(recipe, (model, ckpt), device)
+    written = []
+    for k, (path, target) in enumerate(zip(paths, targets)):
+        progress.check()
+        sub = SubProgress(progress, k / len(targets), (k + 1) / len(targets), f"{target.name}: ")
+        restored = restore_capture(model, ckpt, target, recipe, tiles=tiles, device=device, noise=file_noise,
+                                   progress=sub, source=source)
+        rgb = np.clip(normalised(restored, RunScale(capture_scale(ckpt.task, target))).pseudo_rgb(), 0, 1)
+        rgb_path = io.save_rgb(rgb, Path(out) / f"{target.name}_rgb.png", bits=16)
+        cube_path = io.save(restored, Path(out) / f"{target.name}.hdr", dtype="input")
+        written.append({"input": str(path), "restored": str(cube_path), "rgb": str(rgb_path),
+                        "shape": list(restored.shape)})
+    return {"model": str(checkpoint), "task": ckpt.task, "device": str(device), "recipe": recipe.to_dict(),
+            "noise": None if file_noise is None else file_noise.to_dict(), "restored": written}
+
+
+__all__ = ["Recipe", "capture_noise", "capture_scale", "proxy_model", "restore_capture", "restore_files"]

@@ -186,3 +186,42 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     panel.apply_demo(type("Demo", (), {"task": "gaussian"})())
     assert panel.config().proxy.source == DEMO_BUDGET["proxy"] == "ensemble"  # the source model's own proxies
     assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()
+
+
+def test_new_captures_are_restored_with_the_adapted_models_recipe(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from hiralign import io
+    from hiralign.classical import subspace_denoise
+    from hiralign.config import AdaptConfig
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+    from hiralign.models.compact import compact
+
+    wavelengths = np.arange(400, 701, 10.0)
+    checkpoint = save_checkpoint(compact(31, features=4, depth=2), tmp_path / "ckpt",
+                                 CheckpointConfig(arch="compact", task="gaussian", bands=31,
+                                                  wavelengths=tuple(wavelengths), args={"features": 4, "depth": 2}),
+                                 {"kind": "hiralign-adapted", "settings": AdaptConfig(task="gaussian").to_dict()})
+    rng = np.random.default_rng(0)
+    capture = Cube((0.5 + 0.1 * rng.standard_normal((24, 24, 31))).astype(np.float32), wavelengths=wavelengths,
+                   name="new")
+    good = io.save(capture, tmp_path / "new.hdr")
+    broken = tmp_path / "broken.hdr"
+    broken.write_text("garbage\n", encoding="utf-8")
+    window.session.adapted_checkpoint = checkpoint
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
+    out = tmp_path / "restored"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(good), str(broken)], ""))
+    window.exporter.restore_dialog()  # one bad file: refused, nothing written, the window stays usable
+    qtbot.waitUntil(lambda: any("broken.hdr" in summary for summary, _ in window.errors.history), timeout=30000)
+    assert not list(out.iterdir())
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(good)], ""))
+    window.exporter.restore_dialog()
+    qtbot.waitUntil(lambda: any("1 new capture(s) restored" in m for m in window.messages.messages()), timeout=30000)
+    np.testing.assert_allclose(io.load(out / "new.hdr").data, subspace_denoise(capture).data, atol=1e-6)
+    asked = []
+    window.exporter.confirm = lambda question: asked.append(question) or False
+    window.exporter.restore_dialog()
+    assert asked and "Replace" in asked[0] and not window.jobs.busy

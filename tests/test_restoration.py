@@ -157,4 +157,15 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path, capsys:
     assert not (tmp_path / "out").exists()
     assert main(["restore", "--model", str(folder), str(good), "--out", str(tmp_path / "o2"),
                  "--noise", str(tmp_path / "none.json")]) == 2
-    assert "sensor" in capsys.readouterr().err
+    assert "none.json" in capsys.readouterr().err
+
+
+def test_a_noise_model_is_refused_for_a_checkpoint_that_is_not_a_sensor_one(tmp_path: Path) -> None:
+    from hiralign.errors import InputError
+    from hiralign.restoration import restore_files
+
+    folder = _checkpoint(tmp_path / "ckpt", settings=AdaptConfig(task="gaussian").to_dict())
+    good = io.save(_noisy(), tmp_path / "good.hdr")
+    with pytest.raises(InputError, match="sensor checkpoints"):
+        restore_files(folder, [good], tmp_path / "out", noise=_noise(31, 0.1, 0.1))
+    assert not (tmp_path / "out").exists()

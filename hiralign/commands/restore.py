@@ -39,53 +39,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import numpy as np
-
-    from hiralign import io
     from hiralign.commands.degrade import read_noise
     from hiralign.device import resolve_device
-    from hiralign.errors import InputError
-    from hiralign.intensity import scale_for_task
-    from hiralign.models.checkpoint import load_checkpoint
-    from hiralign.progress import ConsoleProgress, SubProgress
-    from hiralign.restoration import Recipe, capture_noise, proxy_model, restore_capture
-    from hiralign.runfolder import safe_names
-    from hiralign.stages import RunScale, normalised
+    from hiralign.progress import ConsoleProgress
+    from hiralign.restoration import restore_files
 
     device = resolve_device(args.device)
-    model, ckpt = load_checkpoint(args.model, device)
-    recipe = Recipe.network_only(ckpt.task) if args.network_only else Recipe.from_checkpoint(args.model, ckpt)
-    if args.noise is not None:
-        if ckpt.task != "sensor":
-            raise InputError(f"--noise is for sensor checkpoints; {args.model} restores {ckpt.task!r}")
-        recipe = Recipe(**{**recipe.__dict__, "noise": read_noise(args.noise)})
-    names = safe_names(args.inputs)
-    # every capture is read and checked before the first result is written
-    targets = []
-    for path, name in zip(args.inputs, names):
-        target = io.load(path, **load_options(args))
-        target.name = name
-        targets.append(target)
-    noise = capture_noise(recipe, targets)
-    source = proxy_model(recipe, (model, ckpt), device)
-    out = Path(args.out)
+    noise = read_noise(args.noise) if args.noise is not None else None
     progress = ConsoleProgress("restore")
-    written = []
     try:
-        for k, (path, target) in enumerate(zip(args.inputs, targets)):
-            sub = SubProgress(progress, k / len(targets), (k + 1) / len(targets), f"{target.name}: ")
-            restored = restore_capture(model, ckpt, target, recipe, tiles=tile_config(args), device=device,
-                                       noise=noise, progress=sub, source=source)
-            rgb_scale = RunScale(scale_for_task(ckpt.task, target))
-            io.save_rgb(np.clip(normalised(restored, rgb_scale).pseudo_rgb(), 0, 1), out / f"{target.name}_rgb.png",
-                        bits=16)
-            cube_path = io.save(restored, out / f"{target.name}.hdr", dtype="input")
-            written.append({"input": str(path), "restored": str(cube_path), "rgb": str(out / f"{target.name}_rgb.png"),
-                            "shape": list(restored.shape)})
+        report = restore_files(args.model, args.inputs, args.out, tiles=tile_config(args), device=device,
+                               network_only=args.network_only, noise=noise, load=load_options(args),
+                               progress=progress)
     finally:
         progress.close()
-    emit_json({"model": str(args.model), "task": ckpt.task, "device": str(device), "recipe": recipe.to_dict(),
-               "noise": None if noise is None else noise.to_dict(), "restored": written})
+    emit_json(report)
     return 0
