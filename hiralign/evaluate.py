@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def observe(clean: Sequence[Cube], task: str, seed: int, noise: Any = None) -> l
 def evaluate_models(
     clean: Sequence[Cube],
     task: str,
-    models: Sequence[tuple[str, torch.nn.Module, int]],
+    models: Sequence[tuple[str, torch.nn.Module | Callable[[Cube, Progress], Cube], int]],
     *,
     seed: int = 0,
     observed: Sequence[Cube] | None = None,
@@ -134,7 +134,9 @@ def evaluate_models(
     Args:
         clean: clean reference cubes (H, W, B).
         task: degradation name (hiralign.degrade.TASKS).
-        models: (label, restorer, spatial scale) triples.
+        models: (label, restorer, spatial scale) triples; a restorer is a network (tiled
+            inference in one pass) or a function ``(observed, progress) → restored``
+            (e.g. a checkpoint's recipe, :func:`hiralign.restoration.restore_capture`).
         seed: degradation seed used for every image.
         observed: precomputed observations (default: :func:`observe`).
         tiles: tiled inference settings.
@@ -144,6 +146,8 @@ def evaluate_models(
     Returns:
         One :class:`ModelScores` per model, in order.
     """
+    import torch
+
     progress = as_progress(progress)
     observed = list(observed) if observed is not None else observe(clean, task, seed)
     results = []
@@ -154,7 +158,10 @@ def evaluate_models(
         for i, (obs, ref) in enumerate(zip(observed, clean)):
             step = m * len(clean) + i
             sub = SubProgress(progress, step / total, (step + 1) / total, f"{label} {ref.name}: ")
-            restored = restore_cube(model, obs, scale=scale, tiles=tiles, device=device, progress=sub)
+            if isinstance(model, torch.nn.Module):
+                restored = restore_cube(model, obs, scale=scale, tiles=tiles, device=device, progress=sub)
+            else:
+                restored = model(obs, sub)
             scores.append(score_cube(restored, ref))
         results.append(ModelScores(label, tuple(scores), time.perf_counter() - start))
     return results

@@ -169,3 +169,21 @@ def test_a_noise_model_is_refused_for_a_checkpoint_that_is_not_a_sensor_one(tmp_
     with pytest.raises(InputError, match="sensor checkpoints"):
         restore_files(folder, [good], tmp_path / "out", noise=_noise(31, 0.1, 0.1))
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_scores_an_adapted_checkpoint_by_its_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from hiralign.classical import subspace_denoise
+    from hiralign.cli import main
+    from hiralign.degrade import degrade_cube
+    from hiralign.evaluate import score_cube
+
+    folder = _checkpoint(tmp_path / "run" / "checkpoint", settings=AdaptConfig(task="gaussian").to_dict())
+    clean = _noisy(seed=3).with_data(np.clip(_noisy(seed=3).data, 0, 1))
+    path = io.save(clean, tmp_path / "clean.hdr")
+    assert main(["evaluate", "--clean", str(path), "--task", "gaussian", "--model", str(folder)]) == 0
+    recipe_row = json.loads(capsys.readouterr().out)["models"][0]
+    expected = score_cube(subspace_denoise(degrade_cube(io.load(path), "gaussian", 0)), io.load(path))
+    assert recipe_row["label"] == "run (recipe)"
+    assert recipe_row["mean"]["psnr"] == pytest.approx(expected.psnr, abs=1e-4)
+    assert main(["evaluate", "--clean", str(path), "--task", "gaussian", "--model", str(folder), "--network-only"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["label"] == "run"

@@ -13,7 +13,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score restorers on clean cubes degraded with a seed (PSNR/SSIM/SAM)",
         description="Degrade the clean cubes with the task and seed (exactly as hiralign degrade), "
-                    "restore them with each model, print a markdown table and write JSON.")
+                    "restore them with each model, print a markdown table and write JSON. An adapted "
+                    "checkpoint restores by its recorded recipe, as hiralign restore does (--network-only: "
+                    "the network alone); a source model by its network in one pass.")
     parser.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean reference cubes")
     parser.add_argument("--task", required=True, metavar="TASK",
                         help=f"degradation task: {', '.join(ALL_TASK_NAMES)}")
@@ -24,6 +26,10 @@ def register(subparsers: Any) -> None:
                         help="checkpoint folders ('shipped' for the shipped source model)")
     parser.add_argument("--seed", type=int, default=0, help="degradation seed (default: 0)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON here")
+    parser.add_argument("--network-only", action="store_true",
+                        help="score adapted checkpoints' networks alone in one pass instead of their recorded "
+                             "recipe (what hiralign restore does: the run's classical proxy fused at its weight, "
+                             "or the network over its views)")
     add_tile_options(parser)
     add_device(parser)
     add_load_options(parser)
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.progress import ConsoleProgress
     from hiralign.resources import shipped_model
+    from hiralign.restoration import Recipe
     from hiralign.runfolder import safe_names
 
     check_task(args.task)
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         cube = io.load(path, **load_options(args))
         cube.name = name
         clean.append(cube)
+    references = [crop_to_scale(c, args.task) for c in clean]
+    observed = observe(references, args.task, args.seed, noise)
     models = []
     for spec in args.model:
         folder = shipped_model(args.task) if spec == "shipped" else Path(spec)
@@ -69,12 +78,16 @@ def run(args: argparse.Namespace) -> int:
             if cube.n_bands != ckpt.bands and not is_band_agnostic(model):
                 raise ModelError(f"{cube.name}: {cube.n_bands} bands, but {folder} expects {ckpt.bands}")
         label = "shipped" if spec == "shipped" else folder.name if folder.name != "checkpoint" else folder.parent.name
-        models.append((label, model, ckpt.scale))
+        recipe = Recipe.from_checkpoint(folder, ckpt)
+        if args.network_only or recipe.classical is None and recipe.transforms == 1:
+            models.append((label, model, ckpt.scale))
+        else:
+            models.append((f"{label} (recipe)", recipe_restorer(folder, model, ckpt, recipe, observed, noise, args,
+                                                                 device), ckpt.scale))
     progress = ConsoleProgress("evaluate")
     try:
-        references = [crop_to_scale(c, args.task) for c in clean]
-        results = evaluate_models(references, args.task, models, seed=args.seed,
-                                  observed=observe(references, args.task, args.seed, noise), tiles=tile_config(args),
+        results = evaluate_models(references, args.task, models, seed=args.seed, observed=observed,
+                                  tiles=tile_config(args),
                                   device=device, progress=progress)
     finally:
         progress.close()
@@ -84,3 +97,20 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, payload)
     emit_json(payload)
     return 0
+
+
+def recipe_restorer(folder: Any, model: Any, ckpt: Any, recipe: Any, observed: Any, noise: Any,
+                    args: argparse.Namespace, device: Any) -> Any:
+    """``(observed, progress) → restored`` by ``recipe`` (sensor: the --noise model, else the recorded one)."""
+    import dataclasses
+
+    from hiralign.commands._common import tile_config
+    from hiralign.restoration import capture_noise, proxy_model, restore_capture
+
+    if noise is not None:
+        recipe = dataclasses.replace(recipe, noise=noise)
+    file_noise = capture_noise(recipe, observed)
+    source = proxy_model(recipe, (model, ckpt), device)
+    tiles = tile_config(args)
+    return lambda observed, progress: restore_capture(model, ckpt, observed, recipe, tiles=tiles, device=device,
+                                                      noise=file_noise, progress=progress, source=source)
