@@ -53,8 +53,11 @@ class SubspaceConfig:
     Attributes:
         components: signal subspace dimension k; 0 chooses it from the whitened spectrum's
             eigenvalues (those above ``threshold``, at least ``min_components``).
-        min_components: the smallest automatic k. 3 measured best of 2 / 3 / 4 / 6 on the
-            KAIST and CAVE crops (``gaussian``: 39.77 / 37.03 dB at 3, 39.40 / 36.76 at 4).
+        min_components: the smallest automatic k. 4 since session 7: with the Wiener stage and
+            a 12² window the fourth component pays (256² scenes, ``gaussian``, seed 0: KAIST
+            41.28 → 41.67 dB, CAVE 37.77 → 38.28; seed 7 and the airborne crops: +0.29, +0.96,
+            +0.02); 5 / 6 lost again (CAVE 38.14 / 38.04, KAIST 41.06 / 40.92 at the session-5
+            settings). Session 4 (NLM alone) measured 3 best of 2 / 3 / 4 / 6 on 128² crops.
         threshold: an eigenvalue of the whitened covariance (noise = 1) above this is
             signal (0.3 × the noise variance and more; the Marchenko–Pastur edge of pure noise
             is ≈ 1.03 for 16 bands over 256² pixels). 1.3 measured best of 3 / 2 / 1.5 / 1.3 on
@@ -71,17 +74,24 @@ class SubspaceConfig:
             k = 3 / 4 / 6 gave 33.04 / 32.93 / 32.57 dB (PSNR with the clean maximum as peak,
             the real-sensor benchmark's; docs/benchmarks.md uses the protocol's).
         max_components: the largest automatic k (bounds the cost on 200+-band cubes).
-        strength: NLM filtering strength h in units of the (unit) noise σ. With the Wiener
-            stage a lighter pilot is better. On the simulated IMEC captures (every component)
-            0.5 / 0.6 / 0.8 / 1.0 gave 44.50 / 44.46 / 44.29 / 44.08 dB at the real noise
-            level and 41.85 / 41.95 at 0.5 / 0.6 for 4× variance; on the KAIST / CAVE crops
-            (k = 3) 0.5 / 0.6 / 0.7 gave 32.86 / 33.04 / 33.14 and 35.45 / 35.55 / 35.61 dB.
-            0.6 is best or within 0.1 dB of the best everywhere.
+        strength: NLM filtering strength h in units of the (unit) noise σ, for a blind σ
+            per band (no noise model). 0.8 since session 7: on the 256² KAIST / CAVE scenes
+            (seed 0) 0.45 / 0.6 / 0.8 gave 40.69 / 40.96 / 41.07 and 37.51 / 37.66 / 37.71 dB
+            under ``gaussian`` and 36.87 / 37.57 / 38.22 and 34.11 / 34.65 / 35.17 under
+            ``complex``; 1.0 helps ``complex`` further (+0.3–0.8 dB) but loses up to 0.12
+            under ``gaussian``, and ``eigen_noise`` gives ``complex`` most of that instead.
+        stabilised_strength: the same with a noise model (the ``sensor`` task). On the
+            simulated IMEC captures (every component) 0.5 / 0.6 / 0.8 / 1.0 gave 44.50 /
+            44.46 / 44.29 / 44.08 dB at the real noise level (0.6 / 0.8 with the 12² Wiener
+            window: 44.56 / 44.36), so the stabilised path keeps 0.6.
         patch_size: NLM patch side in pixels.
         patch_distance: NLM search radius in pixels.
         wiener: run the DCT Wiener stage after NLM (False: NLM alone, the session-4 denoiser).
-        wiener_patch: side of the Wiener DCT windows (px): 6 / 8 / 12 gave 44.02 / 44.08 /
-            44.14 dB (real noise, λ > 1.1); 12 costs 1.5× the time for 0.06 dB, so 8.
+        wiener_patch: side of the Wiener DCT windows (px). 12 since session 7: against 8 it
+            adds 0.06–0.23 dB on every set measured (256² KAIST / CAVE ``gaussian`` 40.96 →
+            41.19, 37.66 → 37.74, ``complex`` 37.57 → 37.73, 34.65 → 34.71; the simulated IMEC
+            captures 44.46 → 44.56, 41.95 → 42.07 (4× variance), 40.48 → 40.63 (4× darker))
+            at 1.5× the Wiener stage's time; 16 was within ±0.08 dB of 12.
         wiener_step: stride between windows (px); 1 adds ≤ 0.07 dB at twice the time.
         robust: leave stuck values and dead lines out of every fit and estimate column
             stripes (:mod:`hiralign.outliers`); the ``complex`` task's impulses, dead lines
@@ -90,21 +100,31 @@ class SubspaceConfig:
             the mask is empty and the offsets insignificant: the result is unchanged.
         destripe_passes: fit → column offsets → refit rounds (1 measured within 0.06 dB of 2
             at 70 % of the time).
+        eigen_noise: estimate each eigen-image's noise σ (MAD of its finest Haar detail, at
+            least the whitened 1) and filter at that level. None (auto): only where outliers
+            were found (:func:`~hiralign.outliers.unreliable_mask`), since impulses, dead
+            lines and stripe residue leave more than unit noise after whitening: ``complex``
+            256² KAIST / CAVE 38.22 → 38.38, 35.17 → 35.22 (seed 7: 37.78 → 38.00, 33.84 →
+            34.82, airborne crops 32.04 → 32.74); always on, the texture of the leading
+            eigen-images inflates the estimate on clean-noise data (airborne ``gaussian``
+            35.87 → 34.71), so auto leaves those unchanged.
     """
 
     components: int = 0
-    min_components: int = 3
+    min_components: int = 4
     threshold: float = 1.3
     stabilised_threshold: float = 0.0
     max_components: int = 32
-    strength: float = 0.6
+    strength: float = 0.8
+    stabilised_strength: float = 0.6
     patch_size: int = 5
     patch_distance: int = 6
     wiener: bool = True
-    wiener_patch: int = 8
+    wiener_patch: int = 12
     wiener_step: int = 2
     robust: bool = True
     destripe_passes: int = 1
+    eigen_noise: bool | None = None
 
     def __post_init__(self) -> None:
         if self.components < 0 or self.min_components < 1:
@@ -113,7 +133,7 @@ class SubspaceConfig:
             raise ConfigError(f"the subspace threshold must exceed the noise eigenvalue 1 (got {self.threshold})")
         if self.stabilised_threshold < 0 or self.max_components < self.min_components:
             raise ConfigError("the stabilised threshold must be ≥ 0 and max_components ≥ min_components")
-        if self.strength <= 0 or self.patch_size < 1 or self.patch_distance < 1:
+        if self.strength <= 0 or self.stabilised_strength <= 0 or self.patch_size < 1 or self.patch_distance < 1:
             raise ConfigError("NLM strength, patch size and patch distance must be positive")
         if self.destripe_passes < 0:
             raise ConfigError("destripe_passes must be ≥ 0")
@@ -302,11 +322,12 @@ def denoise_eigen_image(image: np.ndarray, config: SubspaceConfig = SubspaceConf
     """One (H, W) eigen-image with unit white noise: NLM, then (``config.wiener``) the DCT Wiener stage."""
     from skimage.restoration import denoise_nl_means
 
-    pilot = denoise_nl_means(image, h=config.strength, sigma=1.0, patch_size=config.patch_size,
+    sigma = max(1.0, float(noise_sigma(image[..., None])[0])) if config.eigen_noise else 1.0
+    pilot = denoise_nl_means(image, h=config.strength * sigma, sigma=sigma, patch_size=config.patch_size,
                              patch_distance=config.patch_distance, fast_mode=True)
     if not config.wiener:
         return pilot
-    return dct_wiener(image, pilot, patch=config.wiener_patch, step=config.wiener_step)
+    return dct_wiener(image, pilot, patch=config.wiener_patch, step=config.wiener_step, sigma=sigma)
 
 
 def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, noise: NoiseModel | None = None,
@@ -345,18 +366,26 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     used = reliable if unreliable.any() else None
     white, unwhiten = whiten(data, noise, unreliable)
     stabilised = noise is not None
-    mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=used)
+    mean, basis, values = signal_subspace(white, config, stabilised=stabilised, reliable=used)
     eigen = masked_coefficients(white, reliable, mean, basis)
     if config.robust:
         for _ in range(config.destripe_passes):
-            fit = (eigen.reshape(-1, basis.shape[1]) @ basis.T + mean).reshape(h, w, bands)
+            # the stripes are read off a fit on the components the eigenvalue test calls signal: a
+            # component added only to reach min_components can be a striped band's own
+            threshold = config.stabilised_threshold if stabilised else config.threshold
+            signal = min(basis.shape[1], max(1, int(np.sum(values > threshold))))
+            fit = (eigen[..., :signal].reshape(-1, signal) @ basis[:, :signal].T + mean).reshape(h, w, bands)
             offsets = column_offsets(white - fit, reliable)
             if not offsets.any():
                 break
             white = white - offsets[None]  # stripes are constant down a column
-            mean, basis, _ = signal_subspace(white, config, stabilised=stabilised, reliable=used)
+            mean, basis, values = signal_subspace(white, config, stabilised=stabilised, reliable=used)
             eigen = masked_coefficients(white, reliable, mean, basis)
     k = eigen.shape[2]
+    if config.eigen_noise is None:  # auto: where outliers were found, the whitened noise is not unit
+        config = dataclasses.replace(config, eigen_noise=bool(unreliable.any()))
+    if stabilised:  # denoise_eigen_image reads one strength
+        config = dataclasses.replace(config, strength=config.stabilised_strength)
     clean = np.empty_like(eigen)
     progress.check()
     # progress and cancellation stay on the calling thread; the pool only filters

@@ -132,6 +132,8 @@ def test_stripes_weaker_than_the_noise_are_removed() -> None:
         error = (subspace_denoise(cube, config).data[..., 9] - clean[..., 9]).mean(axis=0)
         left[kind] = float(np.sqrt(np.mean(error[striped_columns] ** 2)))
         assert np.all(np.abs(error[~striped_columns]) < 0.05)  # no stripe is invented where there is none
-    # the projection alone already drops most of a stripe outside the subspace; the column offsets halve the rest
-    assert left["plain"] < 0.25 * np.sqrt(np.mean(stripes[striped_columns] ** 2))
+    # the column offsets, read off a fit on the signal components only, leave a fraction of the stripes; the
+    # plain denoiser's fourth component (min_components 4 on this rank-3 scene) is the striped band's own
+    stripe_rms = np.sqrt(np.mean(stripes[striped_columns] ** 2))
+    assert left["robust"] < 0.25 * stripe_rms
     assert left["robust"] < 0.6 * left["plain"]
