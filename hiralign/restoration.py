@@ -7,7 +7,7 @@ by default) ``restored/`` is ``fuse``·proxy + (1 − ``fuse``)·network, where 
 classical denoiser's restoration of the same capture, and with model proxies (``sr4``) it is
 the network averaged over ``restore_transforms`` dihedral views. Restoring a new capture of
 the same sensor with the network alone would hand a scientist something else than what the
-run showed them (on the KAIST headline scenes 36.15 dB instead of ``restored/``'s 40.96 dB).
+run showed them (on the KAIST headline scenes 36.26 dB instead of ``restored/``'s 41.66 dB).
 :func:`restore_capture` applies the recorded recipe to any capture; :class:`Recipe` reads it.
 """
 from __future__ import annotations
