@@ -1,9 +1,9 @@
 """Speed of the subspace denoiser's stages (hiralign.classical), medians against a same-run baseline.
 
-Cases: a 256² × 31 cube with blind per-band σ (``gaussian``-like, k = 3) and a 256² × 16
+Cases: a 256² × 31 cube with blind per-band σ (``gaussian``-like, k = 4) and a 256² × 16
 cube with a known noise model (``sensor``-like, every component kept), each with the
 session-4 denoiser (NLM alone, no robust fit) as the baseline, + the Wiener stage, + the
-robust fit (the default). Also a 512² × 31 cube (CAVE size) with the default. Synthetic
+robust fit with session 5's settings, and today's default. Also a 512² × 31 cube (CAVE size) with the default. Synthetic
 low-rank scenes; times only (quality is in docs/benchmarks.md).
 
 Usage::
@@ -29,6 +29,8 @@ from hiralign.noise import NoiseModel  # noqa: E402
 CONFIGS = {
     "NLM only (baseline)": SubspaceConfig(wiener=False, robust=False, strength=0.8, stabilised_threshold=1.3),
     "+ Wiener": SubspaceConfig(robust=False),
+    "+ Wiener + robust, session-5 settings (k ≥ 3, h 0.6, 8² windows)": SubspaceConfig(
+        min_components=3, strength=0.6, wiener_patch=8, eigen_noise=False),
     "+ Wiener + robust (default)": SubspaceConfig(),
 }
 
