@@ -299,8 +299,14 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
         if ckpt.task != "sensor":
             raise InputError(f"a noise model is for sensor checkpoints; {checkpoint} restores {ckpt.task!r}")
         recipe = dataclasses.replace(recipe, noise=noise)
+    names = safe_names(list(paths))
+    for path in paths:  # a capture is never overwritten by a result
+        clash = next((Path(out) / f"{n}{suffix}" for n in names for suffix in (".hdr", "_rgb.png")
+                      if io.would_replace(path, Path(out) / f"{n}{suffix}")), None)
+        if clash is not None:
+            raise InputError(f"{clash}: the result would overwrite the capture {path}; choose another --out folder")
     targets = []
-    for path, name in zip(paths, safe_names(list(paths))):
+    for path, name in zip(paths, names):
         target = io.load(path, **dict(load or {}))
         target.name = name
         targets.append(target)

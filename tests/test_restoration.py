@@ -187,3 +187,14 @@ def test_evaluate_scores_an_adapted_checkpoint_by_its_recipe(tmp_path: Path, cap
     assert recipe_row["mean"]["psnr"] == pytest.approx(expected.psnr, abs=1e-4)
     assert main(["evaluate", "--clean", str(path), "--task", "gaussian", "--model", str(folder), "--network-only"]) == 0
     assert json.loads(capsys.readouterr().out)["models"][0]["label"] == "run"
+
+
+def test_a_result_never_overwrites_its_capture(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from hiralign.cli import main
+
+    folder = _checkpoint(tmp_path / "ckpt", settings=AdaptConfig(task="gaussian").to_dict())
+    capture = io.save(_noisy(), tmp_path / "new.hdr")
+    before = capture.with_suffix(".img").read_bytes()
+    assert main(["restore", "--model", str(folder), str(capture), "--out", str(tmp_path)]) == 2
+    assert "would overwrite the capture" in capsys.readouterr().err
+    assert capture.with_suffix(".img").read_bytes() == before

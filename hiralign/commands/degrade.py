@@ -42,27 +42,18 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether writing ``b`` would replace ``a`` (an ENVI pair counts as one file)."""
-    a, b = a.expanduser().resolve(), b.expanduser().resolve()
-    envi = {".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"}
-    if a.suffix.lower() in envi and b.suffix.lower() in envi:
-        return a.with_suffix("") == b.with_suffix("")
-    return a == b
-
-
 def run(args: argparse.Namespace) -> int:
     from hiralign.degrade import check_task, degrade_cube
     from hiralign.device import resolve_device
     from hiralign.errors import ConfigError
-    from hiralign.io import load, save
+    from hiralign.io import load, save, would_replace
 
     check_task(args.task)
     if args.noise and args.task != "sensor":
         raise ConfigError(f"--noise is used by the sensor task only, not by {args.task}")
     noise = read_noise(args.noise) if args.noise else None
     source, target = Path(args.input), Path(args.output)
-    if _same_file(source, target):
+    if would_replace(source, target):
         raise ConfigError(f"{target}: the output would overwrite the clean input {source}; choose another name")
     device = resolve_device(args.device)
     cube = load(source, var=args.var, wavelengths=args.wavelengths, zero_nonfinite=args.zero_nonfinite)

@@ -26,8 +26,8 @@ from hiralign.io.common import LoadOptions, RawCube, collect_warnings, warn
 from hiralign.io.convert import LazyCube, finish_cube
 from hiralign.io.variables import Variable
 
-__all__ = ["load", "save", "open_cube", "load_rgb", "save_rgb", "list_variables", "format_of", "CUBE_SUFFIXES",
-           "SAVE_SUFFIXES", "Variable", "LazyCube"]
+__all__ = ["load", "save", "would_replace", "open_cube", "load_rgb", "save_rgb", "list_variables", "format_of",
+           "CUBE_SUFFIXES", "SAVE_SUFFIXES", "Variable", "LazyCube"]
 
 #: ENVI data-file suffixes accepted in place of the header.
 ENVI_DATA_SUFFIXES = (".img", ".raw", ".dat", ".bsq", ".bil", ".bip", ".hyspex", ".bin")
@@ -173,6 +173,15 @@ def list_variables(path: str | os.PathLike) -> list[Variable]:
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"{p}: cannot read {_FORMAT_NAMES[fmt]}: {type(exc).__name__}: {exc}") from exc
     raise InputError(f"{p}: only MAT, NPZ and HDF5/NetCDF files hold named variables")
+
+
+def would_replace(existing: str | os.PathLike, target: str | os.PathLike) -> bool:
+    """Whether writing ``target`` would replace the file ``existing`` (an ENVI header and its data count as one)."""
+    a, b = Path(existing).expanduser().resolve(), Path(target).expanduser().resolve()
+    envi = {".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"}
+    if a.suffix.lower() in envi and b.suffix.lower() in envi:
+        return a.with_suffix("") == b.with_suffix("")
+    return a == b
 
 
 def save(cube: Cube, path: str | os.PathLike, *, compress: bool = False, dtype: str | None = None) -> Path:
