@@ -225,3 +225,8 @@ def test_new_captures_are_restored_with_the_adapted_models_recipe(qtbot, window,
     window.exporter.confirm = lambda question: asked.append(question) or False
     window.exporter.restore_dialog()
     assert asked and "Replace" in asked[0] and not window.jobs.busy
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))  # the captures' own
+    window.exporter.restore_dialog()
+    qtbot.waitUntil(lambda: any("would overwrite them" in summary for summary, _ in window.errors.history),
+                    timeout=5000)
+    assert len(asked) == 1 and not window.jobs.busy
