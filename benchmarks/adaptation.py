@@ -74,14 +74,12 @@ ROW_GENERATOR = {"classic": "classic", "cleanprior": "cleanprior", "exact": "exa
 def recipe_scores(checkpoint: Path, observed: list[Cube], clean: list[Cube], device: str) -> dict:
     """``hiralign restore`` on ``observed``: the checkpoint's recorded recipe (hiralign.restoration)."""
     from hiralign.proxy import TileConfig
-    from hiralign.restoration import Recipe, capture_noise, proxy_model, restore_capture
+    from hiralign.restoration import CaptureRestorer, Recipe
 
     model, ckpt = load_checkpoint(checkpoint, device)
     recipe = Recipe.from_checkpoint(checkpoint, ckpt)
-    noise, source = capture_noise(recipe, observed), proxy_model(recipe, (model, ckpt), device)
-    rows = [dataclasses.asdict(score_cube(restore_capture(model, ckpt, o, recipe, tiles=TileConfig(), device=device,
-                                                          noise=noise, source=source), c))
-            for o, c in zip(observed, clean)]
+    restorer = CaptureRestorer.build(model, ckpt, recipe, observed, tiles=TileConfig(), device=device)
+    rows = [dataclasses.asdict(score_cube(restorer(o), c)) for o, c in zip(observed, clean)]
     return {"recipe": recipe.describe(), **{k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "sam")}}
 
 

@@ -33,7 +33,7 @@ from hiralign.evaluate import score_cube  # noqa: E402
 from hiralign.models.checkpoint import load_checkpoint  # noqa: E402
 from hiralign.proxy import TileConfig  # noqa: E402
 from hiralign.resources import shipped_model  # noqa: E402
-from hiralign.restoration import Recipe, capture_noise, proxy_model, restore_capture  # noqa: E402
+from hiralign.restoration import CaptureRestorer, Recipe  # noqa: E402
 
 
 def score_rows(folder: Path, device: str, run: str) -> dict:
@@ -49,12 +49,9 @@ def score_rows(folder: Path, device: str, run: str) -> dict:
                                           ("restore", adapted, False)):
         model, ckpt = load_checkpoint(checkpoint, device)
         recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
-        noise = capture_noise(recipe, observed)
-        source = proxy_model(recipe, (model, ckpt), device)
+        restorer = CaptureRestorer.build(model, ckpt, recipe, observed, tiles=TileConfig(), device=device)
         start = time.perf_counter()
-        scores = [score_cube(restore_capture(model, ckpt, o, recipe, tiles=TileConfig(), device=device, noise=noise,
-                                             source=source),
-                             c) for o, c in zip(observed, clean)]
+        scores = [score_cube(restorer(o), c) for o, c in zip(observed, clean)]
         out[row] = {"psnr": float(np.mean([s.psnr for s in scores])), "sam": float(np.mean([s.sam for s in scores])),
                     "per_image": [[round(s.psnr, 2), round(s.sam, 2)] for s in scores], "recipe": recipe.describe(),
                     "s_per_capture": round((time.perf_counter() - start) / len(observed), 1)}

@@ -64,6 +64,11 @@ class Recipe:
         return self.proxy.restorer if self.fuse > 0 else None
 
     @property
+    def estimates_noise(self) -> bool:
+        """Whether the noise model must be estimated from the captures (``sensor``, none recorded)."""
+        return self.task == "sensor" and self.noise is None
+
+    @property
     def network_needed(self) -> bool:
         """Whether the network contributes at all (not at ``fuse`` 1)."""
         return self.fuse < 1
@@ -148,9 +153,7 @@ def capture_noise(recipe: Recipe, captures: Sequence[Cube]) -> NoiseModel | None
     The run's recorded model (the same sensor); without one it is estimated from the
     captures themselves, with a warning. None for other tasks.
     """
-    if recipe.task != "sensor":
-        return None
-    if recipe.noise is not None:
+    if not recipe.estimates_noise:
         return recipe.noise
     from hiralign.noise import estimate_noise
 
@@ -207,9 +210,10 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
     """Restore one capture with ``recipe``, on its own bands, scale and value range.
 
     The capture is divided by its own robust intensity scale (as ``hiralign proxy`` does;
-    new captures need not share the run's exposure), restored on the model's bands — the
-    classical proxy of :func:`hiralign.ensemble.make_proxy` fused with the network as
-    :func:`hiralign.stages.restore_item` fuses the run's stored proxy — and put back.
+    new captures need not share the run's exposure) and restored by
+    :func:`hiralign.stages.restore_target` — the restore stage's own fusion, with the
+    capture's classical proxy (:func:`hiralign.ensemble.make_proxy`) made now where the run
+    used its stored one — then put back on the capture's scale.
 
     Args:
         model, ckpt: the checkpoint's restorer and config.
@@ -223,33 +227,75 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
     Returns:
         The restored capture with ``target``'s bands and range (``sr4``: 4× its size).
     """
-    from hiralign.ensemble import blend, make_proxy
+    from hiralign.ensemble import make_proxy
     from hiralign.progress import SubProgress, as_progress
-    from hiralign.stages import RunScale, normalised, on_input_scale, on_model_bands, restore_target
+    from hiralign.stages import RunScale, normalised, on_input_scale, restore_target
 
     name = name or target.name
     scale = RunScale(capture_scale(recipe.task, target), noise)
-    cube = normalised(target, scale)
     progress = as_progress(progress)
-    if recipe.classical is None:
-        restored = restore_target(model, ckpt, cube, tiles=tiles, device=device, progress=progress, name=name,
-                                  back=True, transforms=recipe.transforms)
-        return on_input_scale(restored, target, scale)
-    grid, mapped = on_model_bands(cube, model, ckpt)
-    share = 1.0 if not recipe.network_needed else 0.5
-    proxy = make_proxy(grid, recipe.proxy, model=(source or (model, ckpt))[0], scale=ckpt.scale, tiles=tiles,
-                       device=device, progress=SubProgress(progress, 0.0, share, "proxy: "), name=name,
-                       noise=scale.train_noise)
-    if not recipe.network_needed:
-        from hiralign.bands import resample_bands
+    fuse = 0.0 if recipe.classical is None else recipe.fuse
+    proxy_share = 1.0 if fuse >= 1 else 0.5
 
-        restored = resample_bands(proxy, cube.wavelengths_or_default()) if mapped else proxy
-        return on_input_scale(restored.with_data(restored.data, name=name), target, scale)
-    restored = restore_target(model, ckpt, cube, tiles=tiles, device=device,
-                              progress=SubProgress(progress, share, 1.0, "network: "), name=name, back=True,
-                              transforms=recipe.transforms,
-                              mix=lambda network: blend(proxy, network, recipe.fuse, name=name))
+    def classical_proxy(grid: Cube) -> Cube:
+        return make_proxy(grid, recipe.proxy, model=(source or (model, ckpt))[0], scale=ckpt.scale, tiles=tiles,
+                          device=device, progress=SubProgress(progress, 1 - proxy_share, 1.0, "proxy: "),
+                          name=name, noise=scale.train_noise)
+
+    network_progress = progress if fuse == 0 else SubProgress(progress, 0.0, 0.5, "network: ")
+    restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
+                              progress=network_progress, name=name, back=True, transforms=recipe.transforms,
+                              proxy=classical_proxy, fuse=fuse)
     return on_input_scale(restored, target, scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureRestorer:
+    """:func:`restore_capture` bound to one checkpoint's recipe for a batch of captures.
+
+    What is resolved once per batch — the noise model (``sensor``) and the model a ``blend``
+    proxy mixes in — is resolved in :meth:`build`; calling the restorer restores one capture.
+    ``hiralign restore``, the window's *New captures restored…* and ``hiralign evaluate`` all
+    restore through it.
+    """
+
+    model: Any
+    ckpt: Any
+    recipe: Recipe
+    tiles: Any
+    device: Any
+    noise: NoiseModel | None
+    source: tuple[Any, Any]
+
+    @classmethod
+    def build(cls, model: nn.Module, ckpt: CheckpointConfig, recipe: Recipe, captures: Sequence[Cube] = (), *,
+              tiles: TileConfig, device: str | torch.device = "cpu",
+              noise: NoiseModel | None = None) -> CaptureRestorer:
+        """Resolve the batch's noise model and proxy model.
+
+        Args:
+            model, ckpt: the checkpoint's restorer and config.
+            recipe: :meth:`Recipe.from_checkpoint` (or :meth:`Recipe.network_only`).
+            captures: the batch, for a ``sensor`` recipe without a recorded noise model
+                (estimated from them, :func:`capture_noise`); unused otherwise.
+            tiles, device: as :func:`restore_capture`.
+            noise: ``sensor``: a file-scale model overriding the recorded one.
+
+        Raises:
+            InputError: ``noise`` for a checkpoint that is not a sensor one.
+        """
+        from hiralign.errors import InputError
+
+        if noise is not None:
+            if ckpt.task != "sensor":
+                raise InputError(f"a noise model is for sensor checkpoints; this one restores {ckpt.task!r}")
+            recipe = dataclasses.replace(recipe, noise=noise)
+        return cls(model, ckpt, recipe, tiles, device, capture_noise(recipe, captures),
+                   proxy_model(recipe, (model, ckpt), device))
+
+    def __call__(self, target: Cube, progress: Progress | None = None, name: str | None = None) -> Cube:
+        return restore_capture(self.model, self.ckpt, target, self.recipe, tiles=self.tiles, device=self.device,
+                               noise=self.noise, progress=progress, name=name, source=self.source)
 
 
 def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str | Path, *,
@@ -258,10 +304,12 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
                   progress: Progress | None = None) -> dict[str, Any]:
     """``hiralign restore`` and the GUI's *Restore new captures*: each file restored with the checkpoint's recipe.
 
-    Every capture is read (and the checkpoint, recipe and noise model resolved) before the
-    first result is written, so a bad file refuses the whole request with nothing written.
-    Each result is written atomically as ``out/<name>.hdr`` (the input's bands, dtype and
-    range) and ``out/<name>_rgb.png``; cancelling between captures keeps the finished ones.
+    Every capture is opened (its header and size checked, values not read) and the
+    checkpoint, recipe and noise model resolved before the first result is written, so a bad
+    file refuses the whole request with nothing written; then the captures are read and
+    restored one at a time (memory: one capture). Each result is written atomically as
+    ``out/<name>.hdr`` (the input's bands, dtype and range) and ``out/<name>_rgb.png``;
+    cancelling between captures keeps the finished ones.
 
     Args:
         checkpoint: an adapted (or source) checkpoint folder.
@@ -278,8 +326,8 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
         The JSON-able report: model, task, device, recipe, noise and one entry per capture.
 
     Raises:
-        HiralignError: an unreadable checkpoint or capture (naming it), or ``noise`` for a
-            checkpoint that is not a sensor one.
+        HiralignError: an unreadable checkpoint or capture (naming it), a result that would
+            overwrite its capture, or ``noise`` for a checkpoint that is not a sensor one.
     """
     import numpy as np
 
@@ -293,38 +341,34 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
 
     tiles = tiles or TileConfig()
     progress = as_progress(progress)
-    model, ckpt = load_checkpoint(checkpoint, device)
-    recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
-    if noise is not None:
-        if ckpt.task != "sensor":
-            raise InputError(f"a noise model is for sensor checkpoints; {checkpoint} restores {ckpt.task!r}")
-        recipe = dataclasses.replace(recipe, noise=noise)
+    load = dict(load or {})
     names = safe_names(list(paths))
     for path in paths:  # a capture is never overwritten by a result
         clash = next((Path(out) / f"{n}{suffix}" for n in names for suffix in (".hdr", "_rgb.png")
                       if io.would_replace(path, Path(out) / f"{n}{suffix}")), None)
         if clash is not None:
             raise InputError(f"{clash}: the result would overwrite the capture {path}; choose another --out folder")
-    targets = []
-    for path, name in zip(paths, names):
-        target = io.load(path, **dict(load or {}))
-        target.name = name
-        targets.append(target)
-    file_noise = capture_noise(recipe, targets)
-    source = proxy_model(recipe, (model, ckpt), device)
+    model, ckpt = load_checkpoint(checkpoint, device)
+    recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
+    for path in paths:
+        io.open_cube(path, **load)  # header, type and size: a bad file refuses the request here
+    # only an old sensor checkpoint (no recorded noise model) needs every capture at once
+    batch = [io.load(path, **load) for path in paths] if noise is None and recipe.estimates_noise else []
+    restorer = CaptureRestorer.build(model, ckpt, recipe, batch, tiles=tiles, device=device, noise=noise)
     written = []
-    for k, (path, target) in enumerate(zip(paths, targets)):
+    for k, (path, name) in enumerate(zip(paths, names)):
         progress.check()
-        sub = SubProgress(progress, k / len(targets), (k + 1) / len(targets), f"{target.name}: ")
-        restored = restore_capture(model, ckpt, target, recipe, tiles=tiles, device=device, noise=file_noise,
-                                   progress=sub, source=source)
+        target = batch[k] if batch else io.load(path, **load)
+        target.name = name
+        restored = restorer(target, SubProgress(progress, k / len(paths), (k + 1) / len(paths), f"{name}: "))
         rgb = np.clip(normalised(restored, RunScale(capture_scale(ckpt.task, target))).pseudo_rgb(), 0, 1)
-        rgb_path = io.save_rgb(rgb, Path(out) / f"{target.name}_rgb.png", bits=16)
-        cube_path = io.save(restored, Path(out) / f"{target.name}.hdr", dtype="input")
+        rgb_path = io.save_rgb(rgb, Path(out) / f"{name}_rgb.png", bits=16)
+        cube_path = io.save(restored, Path(out) / f"{name}.hdr", dtype="input")
         written.append({"input": str(path), "restored": str(cube_path), "rgb": str(rgb_path),
                         "shape": list(restored.shape)})
-    return {"model": str(checkpoint), "task": ckpt.task, "device": str(device), "recipe": recipe.to_dict(),
-            "noise": None if file_noise is None else file_noise.to_dict(), "restored": written}
+    return {"model": str(checkpoint), "task": ckpt.task, "device": str(device), "recipe": restorer.recipe.to_dict(),
+            "noise": None if restorer.noise is None else restorer.noise.to_dict(), "restored": written}
 
 
-__all__ = ["Recipe", "capture_noise", "capture_scale", "proxy_model", "restore_capture", "restore_files"]
+__all__ = ["CaptureRestorer", "Recipe", "capture_noise", "capture_scale", "proxy_model", "restore_capture",
+           "restore_files"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from hiralign.cube import Cube
-from hiralign.errors import HiralignError, InputError, ModelError, PreflightError
+from hiralign.errors import ConfigError, HiralignError, InputError, ModelError, PreflightError
 from hiralign.progress import Progress, as_progress
 
 if TYPE_CHECKING:
@@ -97,8 +97,9 @@ def on_model_bands(cube: Cube, model: Any, ckpt: CheckpointConfig) -> tuple[Cube
 
 def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tiles: TileConfig,
                    device: str | torch.device | None, progress: Progress | None = None, name: str | None = None,
-                   back: bool = False, mix: Callable[[Cube], Cube] | None = None, transforms: int = 1) -> Cube:
-    """Restore one cube on the model's bands (tiled), optionally mapped back to its own bands.
+                   back: bool = False, transforms: int = 1, proxy: Callable[[Cube], Cube] | None = None,
+                   fuse: float = 0.0) -> Cube:
+    """Restore one cube on the model's bands (tiled), optionally fused with a proxy and mapped back.
 
     Args:
         model, ckpt: the restorer and its checkpoint config.
@@ -109,27 +110,36 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
         name: name of the result (default: the cube's).
         back: resample a resampled result back onto ``cube``'s wavelengths (the restore
             stage); False keeps the model's bands (a proxy, the finetuning target).
-        mix: applied to the restoration on the model's bands, before mapping back (the
-            restore stage's fusion with the proxy).
         transforms: dihedral views restored and averaged (1: one pass;
             :func:`hiralign.ensemble.ensemble_restore`).
+        proxy: the proxy of ``cube`` from ``cube`` on the model's bands (a run's stored one, or
+            a classical restoration made now); called once, only when ``fuse`` > 0.
+        fuse: the restore stage's fusion: ``fuse``·proxy + (1 − ``fuse``)·network on the
+            model's bands, before mapping back; at 1 the result is the proxy and the network
+            is not run.
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
     """
     from hiralign.bands import resample_bands
-    from hiralign.ensemble import ensemble_restore
+    from hiralign.ensemble import blend, ensemble_restore
     from hiralign.proxy import restore_cube
 
+    if fuse > 0 and proxy is None:
+        raise ConfigError("fusing with a proxy needs the proxy")
+    name = name or cube.name
     grid, mapped = on_model_bands(cube, model, ckpt)
-    if transforms > 1:
+    if fuse >= 1:
+        restored = proxy(grid)
+        restored = restored.with_data(restored.data, name=name)
+    elif transforms > 1:
         restored = ensemble_restore(model, grid, scale=ckpt.scale, transforms=transforms, tiles=tiles, device=device,
-                                    progress=progress, name=name or cube.name)
+                                    progress=progress, name=name)
     else:
         restored = restore_cube(model, grid, scale=ckpt.scale, tiles=tiles, device=device, progress=progress,
-                                name=name or cube.name)
-    if mix is not None:
-        restored = mix(restored)
+                                name=name)
+    if 0 < fuse < 1:
+        restored = blend(proxy(grid), restored, fuse, name=name)
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
     return restored
@@ -451,21 +461,19 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
 
     The network restores ``target / s``; with ``fuse`` > 0 the result is mixed with the run's
     stored proxy (``fuse``·proxy + (1 − ``fuse``)·network, on the model's bands and the
-    normalised scale; :meth:`AdaptConfig.proxy_fusion`). It is then multiplied by s and put
-    into the target's range (:func:`on_input_scale`). ``transforms`` > 1 averages the
-    network over that many dihedral views (:attr:`AdaptConfig.restore_transforms`), and written as the target was stored
-    (uint16 counts stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
+    normalised scale; :meth:`AdaptConfig.proxy_fusion`; at 1 the proxy alone, the network not
+    run). It is then multiplied by s and put into the target's range (:func:`on_input_scale`).
+    ``transforms`` > 1 averages the network over that many dihedral views
+    (:attr:`AdaptConfig.restore_transforms`). Written as the target was stored (uint16 counts
+    stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
     wavelengths, dtype range and units. Returns the cube as the run folder holds it.
     """
     from hiralign import io
-    from hiralign.ensemble import blend
 
-    def with_proxy(network: Cube) -> Cube:  # both on the model's bands and the normalised scale
-        return blend(_load_cube(run.proxy(name), name), network, fuse, name=name)
-
+    # the stored proxy is on the model's bands and the normalised scale, as the network's output
     restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
-                              name=name, back=True, mix=with_proxy if fuse > 0 else None,
-                              transforms=1 if fuse >= 1 else transforms)
+                              name=name, back=True, transforms=transforms, fuse=fuse,
+                              proxy=lambda _grid: _load_cube(run.proxy(name), name))
     io.save(on_input_scale(restored, target, scale), run.restored(name), dtype="input")
     return _load_cube(run.restored(name), name)
 

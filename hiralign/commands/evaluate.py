@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.models.checkpoint import load_checkpoint
     from hiralign.progress import ConsoleProgress
     from hiralign.resources import shipped_model
-    from hiralign.restoration import Recipe
+    from hiralign.restoration import CaptureRestorer, Recipe
     from hiralign.runfolder import safe_names
 
     check_task(args.task)
@@ -82,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         if args.network_only or recipe.classical is None and recipe.transforms == 1:
             models.append((label, model, ckpt.scale))
         else:
-            models.append((f"{label} (recipe)", recipe_restorer(folder, model, ckpt, recipe, observed, noise, args,
-                                                                 device), ckpt.scale))
+            # sensor: the cubes were degraded with --noise, so that is the model they are restored with
+            restorer = CaptureRestorer.build(model, ckpt, recipe, observed, tiles=tile_config(args), device=device,
+                                             noise=noise)
+            models.append((f"{label} (recipe)", restorer, ckpt.scale))
     progress = ConsoleProgress("evaluate")
     try:
         results = evaluate_models(references, args.task, models, seed=args.seed, observed=observed,
@@ -98,19 +100,3 @@ def run(args: argparse.Namespace) -> int:
     emit_json(payload)
     return 0
 
-
-def recipe_restorer(folder: Any, model: Any, ckpt: Any, recipe: Any, observed: Any, noise: Any,
-                    args: argparse.Namespace, device: Any) -> Any:
-    """``(observed, progress) → restored`` by ``recipe`` (sensor: the --noise model, else the recorded one)."""
-    import dataclasses
-
-    from hiralign.commands._common import tile_config
-    from hiralign.restoration import capture_noise, proxy_model, restore_capture
-
-    if noise is not None:
-        recipe = dataclasses.replace(recipe, noise=noise)
-    file_noise = capture_noise(recipe, observed)
-    source = proxy_model(recipe, (model, ckpt), device)
-    tiles = tile_config(args)
-    return lambda observed, progress: restore_capture(model, ckpt, observed, recipe, tiles=tiles, device=device,
-                                                      noise=file_noise, progress=progress, source=source)
