@@ -56,8 +56,9 @@ class SubspaceConfig:
         min_components: the smallest automatic k. 4 since session 7: with the Wiener stage and
             a 12² window the fourth component pays (256² scenes, ``gaussian``, seed 0: KAIST
             41.28 → 41.67 dB, CAVE 37.77 → 38.28; seed 7 and the airborne crops: +0.29, +0.96,
-            +0.02); 5 / 6 lost again (CAVE 38.14 / 38.04, KAIST 41.06 / 40.92 at the session-5
-            settings). Session 4 (NLM alone) measured 3 best of 2 / 3 / 4 / 6 on 128² crops.
+            +0.02); at the session-5 settings 4 / 5 / 6 gave KAIST 41.26 / 41.06 / 40.92, CAVE
+            38.14 / 38.14 / 38.04 and CAVE ``complex`` 34.65 / 33.50 / 32.36 dB. Session 4 (NLM
+            alone) measured 3 best of 2 / 3 / 4 / 6 on 128² crops.
         threshold: an eigenvalue of the whitened covariance (noise = 1) above this is
             signal (0.3 × the noise variance and more; the Marchenko–Pastur edge of pure noise
             is ≈ 1.03 for 16 bands over 256² pixels). 1.3 measured best of 3 / 2 / 1.5 / 1.3 on
@@ -78,8 +79,8 @@ class SubspaceConfig:
             per band (no noise model). 0.8 since session 7: on the 256² KAIST / CAVE scenes
             (seed 0) 0.45 / 0.6 / 0.8 gave 40.69 / 40.96 / 41.07 and 37.51 / 37.66 / 37.71 dB
             under ``gaussian`` and 36.87 / 37.57 / 38.22 and 34.11 / 34.65 / 35.17 under
-            ``complex``; 1.0 helps ``complex`` further (+0.3–0.8 dB) but loses up to 0.12
-            under ``gaussian``, and ``eigen_noise`` gives ``complex`` most of that instead.
+            ``complex``; 1.0 helped held-out ``complex`` further (+0.4–0.8 dB) but lost up to
+            0.12 under ``gaussian``, and ``eigen_noise`` gives ``complex`` most of that instead.
         stabilised_strength: the same with a noise model (the ``sensor`` task). On the
             simulated IMEC captures (every component) 0.5 / 0.6 / 0.8 / 1.0 gave 44.50 /
             44.46 / 44.29 / 44.08 dB at the real noise level (0.6 / 0.8 with the 12² Wiener
@@ -90,8 +91,9 @@ class SubspaceConfig:
         wiener_patch: side of the Wiener DCT windows (px). 12 since session 7: against 8 it
             adds 0.06–0.23 dB on every set measured (256² KAIST / CAVE ``gaussian`` 40.96 →
             41.19, 37.66 → 37.74, ``complex`` 37.57 → 37.73, 34.65 → 34.71; the simulated IMEC
-            captures 44.46 → 44.56, 41.95 → 42.07 (4× variance), 40.48 → 40.63 (4× darker))
-            at 1.5× the Wiener stage's time; 16 was within ±0.08 dB of 12.
+            captures 44.46 → 44.56, 41.95 → 42.07 (4× variance), 40.48 → 40.63 (4× darker));
+            with a noise model, where nothing else changed, the denoiser went 1.64 → 2.32 s per
+            256² × 16 capture (``benchmarks/bench_classical.py``); 16 was within ±0.08 dB of 12.
         wiener_step: stride between windows (px); 1 adds ≤ 0.07 dB at twice the time.
         robust: leave stuck values and dead lines out of every fit and estimate column
             stripes (:mod:`hiralign.outliers`); the ``complex`` task's impulses, dead lines
@@ -104,7 +106,7 @@ class SubspaceConfig:
             least the whitened 1) and filter at that level. None (auto): only where outliers
             were found (:func:`~hiralign.outliers.unreliable_mask`), since impulses, dead
             lines and stripe residue leave more than unit noise after whitening: ``complex``
-            256² KAIST / CAVE 38.22 → 38.38, 35.17 → 35.22 (seed 7: 37.78 → 38.00, 33.84 →
+            256² KAIST / CAVE 38.38 → 38.67, 35.22 → 35.27 (seed 7: 37.78 → 38.00, 33.84 →
             34.82, airborne crops 32.04 → 32.74); always on, the texture of the leading
             eigen-images inflates the estimate on clean-noise data (airborne ``gaussian``
             35.87 → 34.71), so auto leaves those unchanged.
@@ -347,9 +349,9 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
         (H, W, B) float32 cube with ``cube``'s band metadata.
 
     Cost: O(H·W·B·k) for the projection, k NLM passes of O(H·W·(2·patch_distance + 1)²) and
-    k Wiener passes of O(H·W·patch²·log patch / step²); about a second for 128² × 31 (k = 3)
-    and 2–3 s for a stabilised 256² × 16 capture (k = 16) on one core; memory a few float64
-    copies of the cube.
+    k Wiener passes of O(H·W·patch²·log patch / step²); with two threads 1.2 s for 256² × 31
+    (k = 4) and 2.3 s for a stabilised 256² × 16 capture (k = 16) (``benchmarks/bench_classical.py``);
+    memory a few float64 copies of the cube.
     """
     progress = as_progress(progress)
     if cube.n_bands < 2 or min(cube.shape[:2]) < 2:
