@@ -224,7 +224,7 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
-                  crop: int = 0, fuse: float = 1.0) -> dict:
+                  crop: int = 0, fuse: float = 1.0, model: Path | None = None) -> dict:
     from hiralign.ensemble import resolve_source
 
     labels = resolve_source(labels, task, 4 if task == "sr4" else 1)
@@ -246,7 +246,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     for o, c in zip(observed, clean):
         o.name = c.name
     results: dict[str, dict] = {}
-    model_dir = shipped_model(task)
+    model_dir = model or shipped_model(task)
     source_model, ckpt = load_checkpoint(model_dir, device)
     start = time.perf_counter()
     results["source"] = scores(source_model, observed, clean, ckpt.scale)
@@ -266,7 +266,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         start = time.perf_counter()
         gen = ROW_GENERATOR.get(row, generator)
         run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device,
-                                labels=labels, fuse=fuse)
+                                model_dir=model, labels=labels, fuse=fuse)
         m = report["metrics"]["mean"]
         results[row] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                         "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -307,7 +307,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
             continue
         start = time.perf_counter()
         run, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, proxies_from,
-                           device, labels=labels)
+                           device, model_dir=model, labels=labels)
         model, ck = load_checkpoint(run.run.root / "checkpoint", device)
         results[row] = scores(model, observed[2:], clean[2:], ck.scale)  # the network alone
         results[row]["restore"] = recipe_scores(run.run.root / "checkpoint", observed[2:], clean[2:], device)
@@ -390,6 +390,8 @@ def main() -> None:
     parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
                         help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--model", default=None,
+                        help="source model folder for every row (default: the task's shipped 31-band model)")
     parser.add_argument("--out", default="bench-out/adaptation")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch/FAISS threads (0: torch's default); 1 when two benchmarks share 2 cores")
@@ -427,7 +429,8 @@ def main() -> None:
             resolved = resolve_source(args.labels, task, 4 if task == "sr4" else 1)
             key += f" / labels {resolved}" if resolved != "model" else ""
             all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
-                                             args.labels, Path(args.bm4d_cache), args.crop, args.fuse_proxies)
+                                             args.labels, Path(args.bm4d_cache), args.crop, args.fuse_proxies,
+                                             Path(args.model) if args.model else None)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
                                               "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),

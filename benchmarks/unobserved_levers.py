@@ -10,6 +10,7 @@ Variants, joined with ``+``:
   source          no finetuning (the source model)
   replayW         the source set (rebuilt as hiralign.replay does) mixed in at weight W
   gainA           every patch times a random smooth spectral gain exp(c·poly(λ)), |c| ≤ A
+  lrX             finetuning learning rate X (default: FinetuneConfig's)
   synth:ROW       ROW's synthesized cubes of the two scenes at ratio 3:1 (ROW: a run folder)
 
 Usage::
@@ -60,9 +61,10 @@ class SpectralGain:
         return x * gain[:, :, None, None]
 
 
-def run_variant(work: Path, task: str, variant: str) -> dict:
+def run_variant(work: Path, task: str, variant: str, model_dir: Path | None = None) -> dict:
+    model_dir = model_dir or shipped_model(task)
     names = sorted(p.stem for p in (work / "clean").glob("*.hdr"))
-    model, ckpt = load_checkpoint(shipped_model(task), "cpu")
+    model, ckpt = load_checkpoint(model_dir, "cpu")
     model = copy.deepcopy(model)
     proxies = [io.load(work / "proxies" / f"{n}.hdr") for n in names[:2]]
     parts = variant.split("+")
@@ -70,14 +72,15 @@ def run_variant(work: Path, task: str, variant: str) -> dict:
     synthesized = [io.load(p) for row in synth_rows for n in names[:2]
                    for p in sorted((work / row / "synth").glob(f"{n}_g*.hdr"))]
     weight = next((float(p[6:]) for p in parts if p.startswith("replay")), 0.0)
-    replay = replay_cubes(read_provenance(shipped_model(task)), proxies).cubes if weight else ()
+    replay = replay_cubes(read_provenance(model_dir), proxies).cubes if weight else ()
     # the library's own sampler: proxies (+ synthesized at 3:1) (+ replay at its weight)
-    config = FinetuneConfig(mode="hiralign" if synthesized else "proxy-only", source_replay=weight)
+    lr = next((float(p[2:]) for p in parts if p.startswith("lr")), FinetuneConfig().lr)
+    config = FinetuneConfig(mode="hiralign" if synthesized else "proxy-only", source_replay=weight, lr=lr)
     sampler = aligned_sampler(proxies, synthesized, config, replay)
     for part in parts:
         if part.startswith("gain"):
             sampler = SpectralGain(sampler, float(part[4:]))
-        elif part not in ("base", "source") and not part.startswith(("synth:", "replay")):
+        elif part not in ("base", "source") and not part.startswith(("synth:", "replay", "lr")):
             raise SystemExit(f"unknown variant part {part!r}")
     start = time.perf_counter()
     if variant != "source":
@@ -99,12 +102,13 @@ def main() -> None:
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None, help="source model folder (default: the shipped 31-band one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = args.labels.parent.name.split("-")[0]
     log = args.log or args.labels / "levers.jsonl"
     for variant in args.variants:
-        result = {"labels": str(args.labels), **run_variant(args.labels, task, variant)}
+        result = {"labels": str(args.labels), **run_variant(args.labels, task, variant, args.model)}
         print(json.dumps(result), flush=True)
         with log.open("a", encoding="utf-8") as f:
             f.write(json.dumps(result) + "\n")
