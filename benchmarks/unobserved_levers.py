@@ -102,7 +102,8 @@ def main() -> None:
     parser.add_argument("variants", nargs="+")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log", type=Path, default=None)
-    parser.add_argument("--model", type=Path, default=None, help="source model folder (default: the shipped 31-band one)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="source model folder (default: the shipped 31-band one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task = args.labels.parent.name.split("-")[0]

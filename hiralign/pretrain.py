@@ -55,6 +55,11 @@ class PretrainSettings:
         band_layouts: draw a random band layout per batch (band-agnostic architectures
             only; the source set must carry wavelengths, ideally ``--grid fine``); None
             trains on the set's own bands.
+        init: a checkpoint folder to start from instead of a fresh network (continued
+            pretraining: a longer schedule or a larger source set without paying again for
+            the steps already made). Its arch and args must be ``arch`` and ``args``, its
+            task the run's; no projector is fitted (the weights already hold one). Its
+            provenance is kept under ``init`` in the new one.
     """
 
     arch: str = "compact"
@@ -64,6 +69,7 @@ class PretrainSettings:
     projector_rank: int | None = None
     projector_samples: int = 50_000
     band_layouts: BandLayouts | None = None
+    init: str | Path | None = None
 
 
 def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
@@ -105,12 +111,15 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
         sampler = BandLayoutSampler(training, training[0].wavelengths, settings.band_layouts, name="source cubes")
     else:
         sampler = CubeSampler(training, name="source cubes")
-    model = build_model(settings.arch, bands, scale, **settings.args)
+    if settings.init is not None:
+        model, init = _initial_model(Path(settings.init), settings, task, bands)
+    else:
+        model, init = build_model(settings.arch, bands, scale, **settings.args), None
     agnostic = bool(getattr(model, "band_agnostic", False))
     if settings.band_layouts is not None and not agnostic:
         raise ConfigError(f"random band layouts need a band-agnostic architecture; {settings.arch} has a fixed "
                           "band count (use e.g. --arch subspace)")
-    projector = _init_projector(model, training, task, settings, train_config.seed)
+    projector = None if init is not None else _init_projector(model, training, task, settings, train_config.seed)
     dev = resolve_device(device)
     validation = make_validation_set(held_out, task, seed=0, size=settings.val_size) if held_out else None
     state_path = out.parent / f".{out.name}.train_state.pt"
@@ -127,6 +136,7 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
         "band_agnostic": agnostic,
         "band_layouts": settings.band_layouts.to_dict() if settings.band_layouts is not None else None,
         "projector": projector,
+        "init": init,
         "train_config": train_config.to_dict(),
         "seeds": {"train": train_config.seed, "validation_degradation": 0},
         "result": result.to_dict(),
@@ -142,6 +152,34 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
     save_checkpoint(model, out, config, provenance)
     state_path.unlink(missing_ok=True)
     return out, result
+
+
+def _initial_model(folder: Path, settings: PretrainSettings, task: str, bands: int) -> tuple[Any, dict[str, Any]]:
+    """The network of checkpoint ``folder`` to continue from, and what provenance records of it.
+
+    Raises:
+        ConfigError: its arch, args, task or band count is not the run's.
+    """
+    from hiralign.models.checkpoint import load_checkpoint, read_provenance
+
+    model, ckpt = load_checkpoint(folder, "cpu")
+    model.train()
+    agnostic = bool(getattr(model, "band_agnostic", False))
+    problems = []
+    if ckpt.arch != settings.arch or dict(ckpt.args) != dict(settings.args):
+        problems.append(f"it is a {ckpt.arch} with args {dict(ckpt.args)}, the run asks for a {settings.arch} "
+                        f"with {dict(settings.args)}")
+    if ckpt.task != task:
+        problems.append(f"it was trained for {ckpt.task}, not {task}")
+    if not agnostic and ckpt.bands != bands:
+        problems.append(f"it has {ckpt.bands} bands, the source set {bands}")
+    if problems:
+        raise ConfigError(f"cannot continue from {folder}: " + "; ".join(problems))
+    previous = read_provenance(folder)
+    return model, {"folder": _display_path(folder), "kind": previous.get("kind"),
+                   "steps": (previous.get("result") or {}).get("steps"),
+                   "validation_psnr": (previous.get("metrics") or {}).get("validation_psnr"),
+                   "provenance": previous}
 
 
 def _layout_validation(source: Path, held_out: list, grid: np.ndarray | None) -> tuple[list, int, np.ndarray]:

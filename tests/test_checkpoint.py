@@ -177,8 +177,7 @@ def test_plugin_specs_that_are_nothing_are_refused(tmp_path):
         load_model(bad, bands=3)
 
 
-# The sr4 source model was still training when this session ended; add ("sr4", 4) once it ships.
-@pytest.mark.parametrize("task, scale", [("gaussian", 1), ("complex", 1)])
+@pytest.mark.parametrize("task, scale", [("gaussian", 1), ("complex", 1), ("sr4", 4)])
 def test_shipped_source_models_load_and_record_their_training(task, scale):
     from hiralign.resources import shipped_model
 

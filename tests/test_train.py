@@ -186,6 +186,38 @@ def test_pretrain_command_writes_a_checkpoint_and_resumes(tmp_path):
     assert main(["pretrain", "--task", "gaussian", "--source", str(tmp_path / "nothing"), "--out", str(out)]) == 2
 
 
+@pytest.mark.slow
+def test_pretrain_continues_from_a_checkpoint_and_refuses_one_that_does_not_fit(tmp_path, capsys):
+    from hiralign.cli import main
+    from hiralign.models.checkpoint import load_checkpoint, read_provenance
+    from hiralign.source import SourceConfig, make_source_set
+
+    source = make_source_set(tmp_path / "source", SourceConfig(n=3, size=32))
+    common = ["--source", str(source), "--steps", "2", "--batch-size", "2", "--patch-size", "16",
+              "--val-cubes", "1", "--device", "cpu"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["pretrain", "--task", "gaussian", "--out", str(first), *common,
+                 "--arch-args", '{"features": 8, "depth": 3}']) == 0
+    start, _ = load_checkpoint(first)
+    assert main(["pretrain", "--task", "gaussian", "--out", str(second), *common, "--init", str(first),
+                 "--lr", "1e-4"]) == 0
+    continued, config = load_checkpoint(second)
+    assert config.args == {"features": 8, "depth": 3}  # the architecture came from --init
+    # Adam moves a weight by at most about lr per step: 2 steps of 1e-4 stay near the start,
+    # where a fresh network (its own initialisation and projector) would be far off.
+    moved = max(float((value - continued.state_dict()[key]).abs().max()) for key, value in start.state_dict().items())
+    assert 0 < moved < 5e-4
+    prov = read_provenance(second)
+    assert prov["projector"] is None and prov["init"]["steps"] == 2
+    assert prov["init"]["provenance"]["projector"]["rank"] == 4
+    capsys.readouterr()
+    assert main(["pretrain", "--task", "complex", "--out", str(tmp_path / "third"), *common,
+                 "--init", str(first)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot continue from" in err and "trained for gaussian, not complex" in err
+    assert not (tmp_path / "third").exists()
+
+
 def _sensor_noise(bands=5, a=2e-3, b=4e-4):
     from hiralign.noise import NoiseModel
 

@@ -17,8 +17,8 @@ def register(subparsers: Any) -> None:
                     "saves a resumable state beside the output (continue with --resume). Writes a "
                     "checkpoint folder (model.safetensors, config.json, provenance.json).")
     parser.add_argument("--task", required=True, help="degradation task: gaussian, complex, sr4, ...")
-    parser.add_argument("--arch", default="compact", help="architecture (default: compact)")
-    parser.add_argument("--arch-args", default="{}", metavar="JSON",
+    parser.add_argument("--arch", default=None, help="architecture (default: compact, or --init's)")
+    parser.add_argument("--arch-args", default=None, metavar="JSON",
                         help='architecture arguments as JSON, e.g. \'{"features": 48}\'')
     parser.add_argument("--source", required=True, metavar="DIR", help="source set folder (make-source)")
     parser.add_argument("--out", required=True, metavar="CKPT", help="checkpoint folder to write")
@@ -43,6 +43,10 @@ def register(subparsers: Any) -> None:
                         help="with --band-layouts: largest move of a band centre, share of the spacing "
                              "(default: 0.25)")
     parser.add_argument("--resume", action="store_true", help="continue a cancelled run with the same settings")
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="start from this checkpoint's weights instead of a fresh network (continued "
+                             "pretraining: a longer schedule or a larger source set); its architecture and "
+                             "arguments are used unless --arch/--arch-args are given")
     add_device(parser)
     parser.set_defaults(func=run)
 
@@ -54,11 +58,19 @@ def run(args: argparse.Namespace) -> int:
     from hiralign.train import TrainConfig
 
     try:
-        arch_args = json.loads(args.arch_args)
+        arch_args = json.loads(args.arch_args) if args.arch_args is not None else {}
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--arch-args is not valid JSON: {exc}") from None
     if not isinstance(arch_args, dict):
         raise ConfigError("--arch-args must be a JSON object")
+    arch = args.arch or "compact"
+    if args.init:
+        from hiralign.models.checkpoint import read_config
+
+        initial = read_config(args.init)
+        arch = args.arch or initial.arch
+        if args.arch_args is None:
+            arch_args = dict(initial.args)
     config = TrainConfig(task=args.task, steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
                          lr=args.lr, loss=args.loss, seed=args.seed,
                          validate_every=args.validate_every)
@@ -70,15 +82,15 @@ def run(args: argparse.Namespace) -> int:
         step_low, step_high = _range(args.band_step, "--band-step", float)
         layouts = BandLayouts(min_bands=low, max_bands=high, min_step_nm=step_low, max_step_nm=step_high,
                               jitter=args.band_jitter)
-    settings = PretrainSettings(arch=args.arch, args=arch_args, val_cubes=args.val_cubes,
-                                projector_rank=args.projector_rank, band_layouts=layouts)
+    settings = PretrainSettings(arch=arch, args=arch_args, val_cubes=args.val_cubes,
+                                projector_rank=args.projector_rank, band_layouts=layouts, init=args.init)
     progress = ConsoleProgress(f"pretrain {args.task}")
     try:
         out, result = pretrain(args.source, args.out, config, settings, device=args.device, resume=args.resume,
                                progress=progress)
     finally:
         progress.close()
-    emit_json({"out": str(out), "task": args.task, "arch": args.arch, **result.to_dict()})
+    emit_json({"out": str(out), "task": args.task, "arch": arch, **result.to_dict()})
     return 0
 
 
