@@ -121,6 +121,15 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def plain_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions a plain ``open()`` would (0666 less the umask).
+
+    For files a library writes through its own private temporary (safetensors' weights come
+    out 0600, so a checkpoint shared with a group would be unreadable but for its JSON).
+    """
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.

@@ -70,6 +70,13 @@ def test_saving_over_an_existing_bundle_replaces_it_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temporary folders left
 
 
+def test_every_file_of_a_bundle_gets_the_same_plain_permissions(tmp_path):
+    """safetensors writes its file 0600; a bundle shared with a group must be readable whole."""
+    folder, _ = _save(tmp_path)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    assert len(set(modes.values())) == 1, modes
+
+
 def test_missing_folder_is_a_missing_file_error(tmp_path):
     with pytest.raises(MissingFileError, match="does not exist"):
         load_checkpoint(tmp_path / "nope")

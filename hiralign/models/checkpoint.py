@@ -121,7 +121,7 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     from hiralign import __version__
-    from hiralign.atomic import atomic_dir
+    from hiralign.atomic import atomic_dir, plain_permissions
 
     folder = Path(folder)
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
@@ -134,6 +134,7 @@ def save_checkpoint(
             raise ModelError("saving a TorchScript model needs the scripted module file it came from")
     with atomic_dir(folder) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"arch": config.arch, "task": config.task})
+        plain_permissions(tmp / WEIGHTS_FILE)
         (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         (tmp / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2, default=_json_default) + "\n",
                                            encoding="utf-8")
