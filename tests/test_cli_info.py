@@ -134,3 +134,55 @@ def test_info_real_remote_sensing_in_nm(name, low, high, run_info):
     first, last = info["wavelength_range_nm"]
     assert first == pytest.approx(low, abs=0.1) and last == pytest.approx(high, abs=0.1)
     assert info["rgb_bands"] is not None and info["nonfinite"] == 0
+
+
+def _checkpoint(folder, provenance, task="gaussian", scale=1):
+    from hiralign.models import build_model
+    from hiralign.models.checkpoint import CheckpointConfig, save_checkpoint
+
+    model = build_model("compact", 31, scale, features=8, depth=2)
+    config = CheckpointConfig(arch="compact", task=task, bands=31, scale=scale,
+                              wavelengths=tuple(np.arange(400, 701, 10.0)), args={"features": 8, "depth": 2})
+    return save_checkpoint(model, folder, config, provenance), model
+
+
+def test_info_of_a_continued_source_checkpoint_names_the_whole_chain(tmp_path, run_info):
+    first = {"kind": "source pretraining", "result": {"steps": 800}, "metrics": {"validation_psnr": 24.921}}
+    folder, model = _checkpoint(tmp_path / "sr4", {
+        "kind": "source pretraining", "result": {"steps": 1600}, "metrics": {"validation_psnr": 25.054},
+        "train_config": {"loss": "l2"}, "source": {"config": {"n": 96, "grid": "31"}},
+        "init": {"folder": "resources/models/sr4", "steps": 800, "validation_psnr": 24.921, "provenance": first}},
+        task="sr4", scale=4)
+    code, info, err = run_info(folder)
+    assert code == 0, err
+    assert (info["arch"], info["task"], info["scale"], info["bands"]) == ("compact", "sr4", 4, 31)
+    assert info["wavelengths_nm"] == [400.0, 700.0] and info["band_agnostic"] is False
+    assert info["parameters"] == sum(p.numel() for p in model.state_dict().values())
+    training = info["pretraining"]
+    assert (training["steps"], training["validation_psnr_db"], training["loss"]) == (1600, 25.05, "l2")
+    assert training["source_set"] == {"n": 96, "grid": "31"}
+    assert training["continued_from"] == [{"folder": "resources/models/sr4", "steps": 800, "validation_psnr_db": 24.92}]
+    assert training["total_steps"] == 2400
+
+
+def test_info_of_an_adapted_checkpoint_says_how_new_captures_are_restored(tmp_path, run_info):
+    from hiralign.config import AdaptConfig
+
+    folder, _ = _checkpoint(tmp_path / "run" / "checkpoint", {
+        "kind": "hiralign-adapted", "targets": ["/data/a.hdr", "/data/b.hdr"], "mode": "hiralign",
+        "settings": AdaptConfig(task="gaussian").to_dict(), "training": {"steps": 400},
+        "pairs": {"proxies": 2, "synthesized": 6}, "source_model": "resources/models/gaussian",
+        "source_replay": {"weight": 0.33}})
+    code, info, err = run_info(folder)
+    assert code == 0, err
+    adapted = info["adapted"]
+    assert adapted["targets"] == ["a.hdr", "b.hdr"] and adapted["steps"] == 400 and adapted["source_replay"] == 0.33
+    assert "denoiser" in adapted["restores_new_captures_with"]
+
+
+def test_info_of_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, run_info):
+    folder, _ = _checkpoint(tmp_path / "ckpt", {"kind": "source pretraining"})
+    (folder / "config.json").write_text("{not json", encoding="utf-8")
+    code, info, err = run_info(folder)
+    assert code == 2 and info is None
+    assert "config.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -14,18 +14,27 @@ from hiralign.commands._common import add_load_options, emit_json
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "info", help="describe a hyperspectral cube file (JSON)",
+        "info", help="describe a hyperspectral cube file or a model checkpoint (JSON)",
         description="Open a cube (ENVI, MAT, CAVE PNG folder, .npy/.npz, TIFF/GeoTIFF, HDF5/NetCDF, "
                     "ERDAS .lan, AVIRIS .rfl) and print its shape, stored data type, value range, "
                     "wavelengths, pseudo-RGB bands, NaN/Inf and ignored-value counts, bad bands and the "
-                    "scaling applied, as JSON. Statistics are streamed, so files of any size fit in memory.")
-    parser.add_argument("file", help="cube file (or CAVE folder)")
+                    "scaling applied, as JSON. Statistics are streamed, so files of any size fit in memory. "
+                    "Given a checkpoint folder (config.json + model.safetensors), print what the model is "
+                    "and how it was made: architecture, bands, parameters, pretraining steps and validation "
+                    "PSNR (and what it was continued from), or for an adapted checkpoint its targets, budget, "
+                    "source model and how hiralign restore will restore new captures with it.")
+    parser.add_argument("file", help="cube file, CAVE folder or checkpoint folder")
     add_load_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hiralign.io import open_cube
+    from hiralign.models.summary import describe_checkpoint, is_checkpoint_folder
+
+    if is_checkpoint_folder(args.file):
+        emit_json(describe_checkpoint(args.file))
+        return 0
 
     lazy = open_cube(args.file, var=args.var, wavelengths=args.wavelengths, zero_nonfinite=args.zero_nonfinite)
     emit_json(describe(lazy, stream_statistics(lazy)))
