@@ -63,6 +63,10 @@ def test_a_dark_16_band_capture_is_explained_in_the_messages_dock_and_status_bar
     messages = window.messages.messages()
     # which model will be used, and that it needs no resampling
     assert window.pipeline.model_box.currentText() == "shipped: gaussian-any"
+    from PySide6.QtCore import Qt
+
+    tip = window.pipeline.model_box.itemData(0, Qt.ItemDataRole.ToolTipRole)  # what the model is, on hover
+    assert tip.startswith("subspace for gaussian · any bands") and "pretrained 500 steps (validation" in tip, tip
     assert any("16 bands at 476–629 nm" in m and "gaussian-any is band-agnostic" in m for m in messages), messages
     # the intensity scale: how dark, in counts, and what the run does about it
     dark = [m for m in messages if "% of full scale" in m]
@@ -74,6 +78,9 @@ def test_a_dark_16_band_capture_is_explained_in_the_messages_dock_and_status_bar
     window.pipeline.set_source_model(shipped_model("gaussian"))
     qtbot.waitUntil(lambda: target.analysis.model == str(shipped_model("gaussian")) and not window.jobs.busy,
                     timeout=30000)
+    box = window.pipeline.model_box
+    assert box.itemData(box.currentIndex(), Qt.ItemDataRole.ToolTipRole).startswith(
+        "compact for gaussian · 31 bands 400–700 nm · 366 k parameters")
     assert any("resampled onto them and back" in m for m in window.messages.messages())
     assert target.analysis.noise is not None  # the noise estimate is kept, not recomputed
     count = len(window.messages.messages())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -285,6 +285,7 @@ class PipelinePanel(QWidget):
         if index < 0:
             self.model_box.insertItem(self.model_box.count() - 1, Path(folder).name, folder)
             index = self.model_box.findData(folder)
+            self._describe_item(index, folder)
         self.model_box.setCurrentIndex(index)
         self.update_buttons()
         self.model_changed.emit()
@@ -307,12 +308,24 @@ class PipelinePanel(QWidget):
             "proxies than a 150-step adaptation, and its 'source' column would not be the source model.")
         self.budget_note.setVisible(True)
 
+    def _describe_item(self, index: int, folder: str | Path) -> None:
+        """The model's one-line summary (what it is, how it was made) as the item's tooltip."""
+        from hiralign.errors import HiralignError
+        from hiralign.models.summary import describe_checkpoint, summary_line
+
+        try:
+            text = summary_line(describe_checkpoint(folder))
+        except HiralignError as exc:  # the run's preflight names the problem; the tooltip only hints
+            text = f"{folder}: {exc}"
+        self.model_box.setItemData(index, text, Qt.ItemDataRole.ToolTipRole)
+
     def _fill_models(self) -> None:
         self.model_box.clear()
         shipped = stages.shipped_model(self.task_box.currentText(), [t.degraded for t in self.session.targets])
         if shipped is not None:
             # Named by folder: "gaussian-any" (band-agnostic) and "gaussian" (31 bands) differ.
             self.model_box.addItem(f"shipped: {Path(shipped).name}", str(shipped))
+            self._describe_item(0, shipped)
         self.model_box.addItem(CHOOSE_MODEL, None)
         self.session.task = self.task_box.currentText()
         self.update_buttons()

@@ -117,3 +117,23 @@ def _parameter_count(weights: Path) -> int | None:
 
 def _rounded(value: Any) -> float | None:
     return round(float(value), 2) if isinstance(value, (int, float)) else None
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """One line of :func:`describe_checkpoint`'s summary (the window's tooltip of a model)."""
+    wl = summary.get("wavelengths_nm")
+    bands = "any bands" if summary.get("band_agnostic") else (
+        f"{summary['bands']} bands" + (f" {wl[0]:g}–{wl[1]:g} nm" if wl else ""))
+    parts = [f"{summary['arch']} for {summary['task']}", bands]
+    if summary.get("parameters"):
+        parts.append(f"{summary['parameters'] / 1000:.0f} k parameters")
+    training = summary.get("pretraining")
+    if training:
+        steps = training.get("total_steps") or training.get("steps")
+        psnr = training.get("validation_psnr_db")
+        parts.append(f"pretrained {steps} steps" + (f" (validation {psnr:.2f} dB)" if psnr is not None else ""))
+    adapted = summary.get("adapted")
+    if adapted:
+        parts.append(f"adapted on {len(adapted['targets'])} targets ({adapted.get('mode')}, {adapted.get('steps')} "
+                     f"steps); new captures: {adapted.get('restores_new_captures_with')}")
+    return " · ".join(parts)
