@@ -200,16 +200,14 @@ class ExportActions:
     def restore_new(self, checkpoint: Path, paths: Sequence[Path], folder: Path) -> None:
         """Restore ``paths`` with ``checkpoint``'s recipe into ``folder`` in the background (asks before replacing)."""
         from hiralign.device import resolve_device
-        from hiralign.io import would_replace
-        from hiralign.restoration import restore_files
+        from hiralign.restoration import capture_clash, restore_files, result_paths
         from hiralign.runfolder import safe_names
 
-        names = safe_names(list(paths))
-        if any(would_replace(p, folder / f"{n}.hdr") for p in paths for n in names):
+        if capture_clash(paths, folder) is not None:
             self.errors.show(f"{folder} holds the captures themselves: their results would overwrite them. "
                              "Choose another folder.")
             return
-        clashes = [n for n in names if (folder / f"{n}.hdr").exists()]
+        clashes = [n for n in safe_names(list(paths)) if result_paths(n, folder)[0].exists()]
         if clashes and not self.confirm(f"{len(clashes)} restored cube(s) already in {folder} "
                                         f"({', '.join(clashes[:3])}…). Replace them?"):
             return

@@ -298,6 +298,24 @@ class CaptureRestorer:
                                noise=self.noise, progress=progress, name=name, source=self.source)
 
 
+def result_paths(name: str, out: str | Path) -> tuple[Path, Path]:
+    """The (cube, RGB) files :func:`restore_files` writes for capture ``name`` into ``out``."""
+    return Path(out) / f"{name}.hdr", Path(out) / f"{name}_rgb.png"
+
+
+def capture_clash(paths: Sequence[str | Path], out: str | Path) -> tuple[Path, Path] | None:
+    """(capture, result) where a result of :func:`restore_files` would overwrite one of the captures.
+
+    Every capture against every result: one capture's result can land on another capture
+    (an ENVI header and its data count as one file, :func:`hiralign.io.would_replace`).
+    """
+    from hiralign import io
+    from hiralign.runfolder import safe_names
+
+    results = [p for n in safe_names(list(paths)) for p in result_paths(n, out)]
+    return next(((Path(c), r) for c in paths for r in results if io.would_replace(c, r)), None)
+
+
 def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str | Path, *,
                   tiles: TileConfig | None = None, device: str | torch.device = "cpu", network_only: bool = False,
                   noise: NoiseModel | None = None, load: Mapping[str, Any] | None = None,
@@ -343,11 +361,9 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
     progress = as_progress(progress)
     load = dict(load or {})
     names = safe_names(list(paths))
-    for path in paths:  # a capture is never overwritten by a result
-        clash = next((Path(out) / f"{n}{suffix}" for n in names for suffix in (".hdr", "_rgb.png")
-                      if io.would_replace(path, Path(out) / f"{n}{suffix}")), None)
-        if clash is not None:
-            raise InputError(f"{clash}: the result would overwrite the capture {path}; choose another --out folder")
+    clash = capture_clash(paths, out)
+    if clash is not None:
+        raise InputError(f"{clash[1]}: the result would overwrite the capture {clash[0]}; choose another --out folder")
     model, ckpt = load_checkpoint(checkpoint, device)
     recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
     for path in paths:
@@ -362,13 +378,14 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
         target.name = name
         restored = restorer(target, SubProgress(progress, k / len(paths), (k + 1) / len(paths), f"{name}: "))
         rgb = np.clip(normalised(restored, RunScale(capture_scale(ckpt.task, target))).pseudo_rgb(), 0, 1)
-        rgb_path = io.save_rgb(rgb, Path(out) / f"{name}_rgb.png", bits=16)
-        cube_path = io.save(restored, Path(out) / f"{name}.hdr", dtype="input")
+        cube_file, rgb_file = result_paths(name, out)
+        rgb_path = io.save_rgb(rgb, rgb_file, bits=16)
+        cube_path = io.save(restored, cube_file, dtype="input")
         written.append({"input": str(path), "restored": str(cube_path), "rgb": str(rgb_path),
                         "shape": list(restored.shape)})
     return {"model": str(checkpoint), "task": ckpt.task, "device": str(device), "recipe": restorer.recipe.to_dict(),
             "noise": None if restorer.noise is None else restorer.noise.to_dict(), "restored": written}
 
 
-__all__ = ["CaptureRestorer", "Recipe", "capture_noise", "capture_scale", "proxy_model", "restore_capture",
-           "restore_files"]
+__all__ = ["CaptureRestorer", "Recipe", "capture_clash", "capture_noise", "capture_scale", "proxy_model",
+           "restore_capture", "restore_files", "result_paths"]

@@ -62,14 +62,15 @@ class FolderInUseError(ConfigError):
 
 
 def safe_names(paths: Sequence[str | Path]) -> list[str]:
-    """Unique, filesystem-safe names for targets, from their file stems."""
+    """Unique, filesystem-safe names for targets, from their file stems (any suffix the loader reads)."""
+    from hiralign.io import CUBE_SUFFIXES
+
     names: list[str] = []
     for p in paths:
         stem = Path(p).name
-        for suffix in (".hdr", ".mat", ".npy", ".npz", ".tif", ".tiff", ".img", ".raw", ".dat"):
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
-                break
+        suffix = Path(stem).suffix.lower()
+        if suffix in CUBE_SUFFIXES:
+            stem = stem[: -len(suffix)]
         base = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "target"
         name, k = base, 2
         while name in names:

@@ -198,3 +198,13 @@ def test_a_result_never_overwrites_its_capture(tmp_path: Path, capsys: pytest.Ca
     assert main(["restore", "--model", str(folder), str(capture), "--out", str(tmp_path)]) == 2
     assert "would overwrite the capture" in capsys.readouterr().err
     assert capture.with_suffix(".img").read_bytes() == before
+
+
+def test_every_envi_data_suffix_counts_as_its_header() -> None:
+    """A HySpex capture (scan.hdr + scan.hyspex) is replaced by a result named scan.hdr beside it."""
+    from hiralign.restoration import capture_clash
+
+    assert io.would_replace("cap/scan.hyspex", "cap/scan.hdr") and io.would_replace("cap/scan.bin", "cap/scan.hdr")
+    assert not io.would_replace("cap/scan.hyspex", "out/scan.hdr")
+    assert capture_clash(["cap/scan.hyspex"], "cap") == (Path("cap/scan.hyspex"), Path("cap/scan.hdr"))
+    assert capture_clash(["cap/scan.hyspex"], "out") is None

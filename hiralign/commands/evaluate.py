@@ -99,4 +99,3 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, payload)
     emit_json(payload)
     return 0
-

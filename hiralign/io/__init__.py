@@ -178,7 +178,7 @@ def list_variables(path: str | os.PathLike) -> list[Variable]:
 def would_replace(existing: str | os.PathLike, target: str | os.PathLike) -> bool:
     """Whether writing ``target`` would replace the file ``existing`` (an ENVI header and its data count as one)."""
     a, b = Path(existing).expanduser().resolve(), Path(target).expanduser().resolve()
-    envi = {".hdr", ".img", ".raw", ".dat", ".bsq", ".bil", ".bip"}
+    envi = {".hdr", *ENVI_DATA_SUFFIXES}
     if a.suffix.lower() in envi and b.suffix.lower() in envi:
         return a.with_suffix("") == b.with_suffix("")
     return a == b
