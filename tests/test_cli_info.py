@@ -165,6 +165,18 @@ def test_info_of_a_continued_source_checkpoint_names_the_whole_chain(tmp_path, r
     assert training["total_steps"] == 2400
 
 
+def test_info_of_a_band_agnostic_checkpoint_says_any_bands(tmp_path, run_info):
+    from hiralign.models.summary import summary_line
+
+    folder, _ = _checkpoint(tmp_path / "any", {"kind": "source pretraining", "band_agnostic": True,
+                                               "result": {"steps": 300}}, task="sr4", scale=4)
+    code, info, err = run_info(folder)
+    assert code == 0, err
+    assert (info["bands"], info["band_agnostic"], info["wavelengths_nm"]) == ("any", True, None)
+    assert info["validation_layout"] == {"bands": 31, "wavelengths_nm": [400.0, 700.0]}
+    assert "any bands" in summary_line(info) and "31" not in summary_line(info).split(",")[0]
+
+
 def test_info_of_an_adapted_checkpoint_says_how_new_captures_are_restored(tmp_path, run_info):
     from hiralign.config import AdaptConfig
 

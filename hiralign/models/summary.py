@@ -31,14 +31,18 @@ def describe_checkpoint(folder: str | Path) -> dict[str, Any]:
     config = read_config(folder)
     provenance = read_provenance(folder)
     wavelengths = list(config.wavelengths) if config.wavelengths else None
+    agnostic = bool(provenance.get("band_agnostic") or _source_of(provenance).get("band_agnostic"))
+    span = [wavelengths[0], wavelengths[-1]] if wavelengths else None
     summary: dict[str, Any] = {
         "checkpoint": str(folder),
         "arch": config.arch,
         "task": config.task,
         "scale": config.scale,
-        "bands": config.bands,
-        "wavelengths_nm": [wavelengths[0], wavelengths[-1]] if wavelengths else None,
-        "band_agnostic": bool(provenance.get("band_agnostic") or _source_of(provenance).get("band_agnostic")),
+        # a band-agnostic model restores any band count; its config's bands are only the layout it was validated on
+        "bands": "any" if agnostic else config.bands,
+        "wavelengths_nm": None if agnostic else span,
+        "band_agnostic": agnostic,
+        **({"validation_layout": {"bands": config.bands, "wavelengths_nm": span}} if agnostic else {}),
         "args": dict(config.args),
         "parameters": _parameter_count(folder / WEIGHTS_FILE),
         "kind": provenance.get("kind", "unknown (no provenance.json)"),
