@@ -31,6 +31,7 @@ CONFIGS = {
     "+ Wiener": SubspaceConfig(robust=False),
     "+ Wiener + robust, session-5 settings (k ≥ 3, h 0.6, 8² windows)": SubspaceConfig(
         min_components=3, strength=0.6, wiener_patch=8, eigen_noise=False),
+    "+ Wiener + robust, session-8 settings (NLM search radius 6)": SubspaceConfig(patch_distance=6),
     "+ Wiener + robust (default)": SubspaceConfig(),
 }
 

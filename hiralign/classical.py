@@ -86,7 +86,14 @@ class SubspaceConfig:
             44.46 / 44.29 / 44.08 dB at the real noise level (0.6 / 0.8 with the 12² Wiener
             window: 44.56 / 44.36), so the stabilised path keeps 0.6.
         patch_size: NLM patch side in pixels.
-        patch_distance: NLM search radius in pixels.
+        patch_distance: NLM search radius in pixels, for a blind σ per band. 9 since session 9:
+            against 6 it lowers SAM on every blind set (256² KAIST / CAVE, seed 0, ``gaussian``
+            3.31 → 3.27°, 8.43 → 8.09°, ``complex`` 5.81 → 5.67°, 14.15 → 13.67°; seed 7 and the
+            airborne crops −0.03…−0.81°) at −0.02…+0.14 dB PSNR, for 1.28× the denoiser's time
+            (1.05 → 1.34 s per 256² × 31, ``benchmarks/bench_classical.py``).
+        stabilised_patch_distance: the same with a noise model (the ``sensor`` task): 9 cost the
+            simulated IMEC captures 0.07 / 0.03 dB (real noise / 4× variance) for ≤ 0.02° of SAM,
+            so the stabilised path keeps 6.
         wiener: run the DCT Wiener stage after NLM (False: NLM alone, the session-4 denoiser).
         wiener_patch: side of the Wiener DCT windows (px). 12 since session 7: against 8 it
             adds 0.06–0.23 dB on every set measured (256² KAIST / CAVE ``gaussian`` 40.96 →
@@ -120,7 +127,8 @@ class SubspaceConfig:
     strength: float = 0.8
     stabilised_strength: float = 0.6
     patch_size: int = 5
-    patch_distance: int = 6
+    patch_distance: int = 9
+    stabilised_patch_distance: int = 6
     wiener: bool = True
     wiener_patch: int = 12
     wiener_step: int = 2
@@ -135,7 +143,8 @@ class SubspaceConfig:
             raise ConfigError(f"the subspace threshold must exceed the noise eigenvalue 1 (got {self.threshold})")
         if self.stabilised_threshold < 0 or self.max_components < self.min_components:
             raise ConfigError("the stabilised threshold must be ≥ 0 and max_components ≥ min_components")
-        if self.strength <= 0 or self.stabilised_strength <= 0 or self.patch_size < 1 or self.patch_distance < 1:
+        if (self.strength <= 0 or self.stabilised_strength <= 0 or self.patch_size < 1 or self.patch_distance < 1
+                or self.stabilised_patch_distance < 1):
             raise ConfigError("NLM strength, patch size and patch distance must be positive")
         if self.destripe_passes < 0:
             raise ConfigError("destripe_passes must be ≥ 0")
@@ -349,8 +358,8 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
         (H, W, B) float32 cube with ``cube``'s band metadata.
 
     Cost: O(H·W·B·k) for the projection, k NLM passes of O(H·W·(2·patch_distance + 1)²) and
-    k Wiener passes of O(H·W·patch²·log patch / step²); with two threads 1.2 s for 256² × 31
-    (k = 4) and 2.3 s for a stabilised 256² × 16 capture (k = 16) (``benchmarks/bench_classical.py``);
+    k Wiener passes of O(H·W·patch²·log patch / step²); with two threads 1.3 s for 256² × 31
+    (k = 4) and 2.7 s for a stabilised 256² × 16 capture (k = 16) (``benchmarks/bench_classical.py``);
     memory a few float64 copies of the cube.
     """
     progress = as_progress(progress)
@@ -386,8 +395,9 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     k = eigen.shape[2]
     if config.eigen_noise is None:  # auto: where outliers were found, the whitened noise is not unit
         config = dataclasses.replace(config, eigen_noise=bool(unreliable.any()))
-    if stabilised:  # denoise_eigen_image reads one strength
-        config = dataclasses.replace(config, strength=config.stabilised_strength)
+    if stabilised:  # denoise_eigen_image reads one strength and one search radius
+        config = dataclasses.replace(config, strength=config.stabilised_strength,
+                                     patch_distance=config.stabilised_patch_distance)
     clean = np.empty_like(eigen)
     progress.check()
     # progress and cancellation stay on the calling thread; the pool only filters

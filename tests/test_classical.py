@@ -64,6 +64,32 @@ def test_a_noise_model_stabilises_poisson_gaussian_noise_first(rng: np.random.Ge
         subspace_denoise(Cube(noisy[..., :8].astype(np.float32), name="x"), noise=model)
 
 
+def test_a_noise_model_uses_the_stabilised_strength_and_search_radius(rng: np.random.Generator, monkeypatch) -> None:
+    import hiralign.classical as classical
+    from hiralign.noise import NoiseModel
+
+    seen: list[tuple[float, int]] = []
+    real = classical.denoise_eigen_image
+
+    def spy(image, config=SubspaceConfig()):
+        seen.append((config.strength, config.patch_distance))
+        return real(image, config)
+
+    monkeypatch.setattr(classical, "denoise_eigen_image", spy)
+    clean = 100 * _low_rank_scene(rng, side=32, bands=8)
+    cube = Cube((clean + rng.normal(size=clean.shape)).astype(np.float32), name="x")
+    model = NoiseModel(sigma=(1.0,) * 8, a=(0.0,) * 8, b=(1.0,) * 8, mean=tuple(clean.mean((0, 1))),
+                       scale=(1.0,) * 8, units="counts")
+    config = SubspaceConfig(strength=0.7, patch_distance=8, stabilised_strength=0.5, stabilised_patch_distance=3)
+    subspace_denoise(cube, config)
+    assert set(seen) == {(0.7, 8)}
+    seen.clear()
+    subspace_denoise(cube, config, noise=model)
+    assert set(seen) == {(0.5, 3)}
+    with pytest.raises(ConfigError):
+        SubspaceConfig(stabilised_patch_distance=0)
+
+
 def test_bad_settings_and_cubes_are_refused_and_cancel_is_honoured(rng: np.random.Generator) -> None:
     for bad in ({"components": -1}, {"threshold": 1.0}, {"strength": 0}, {"patch_size": 0}):
         with pytest.raises(ConfigError):
