@@ -93,16 +93,29 @@ def score_cube(restored: Cube, clean: Cube, *, maps: bool = False) -> ImageScore
                       sam=float(values["sam"]), **extra)
 
 
+#: What a run's metric rows score. The key ``source`` is kept for readers of older reports, but
+#: since the classical proxies (session 4) it is the stage-1 proxies, not always the source model.
+ROW_MEANINGS: dict[str, str] = {
+    "source": "the proxies (stage 1, made as the report's proxy_source says)",
+    "adapted": "restored/ (the run's restoration, as hiralign restore makes it for new captures)",
+}
+
+
 def metrics_report(rows: dict[str, list[ImageScore]]) -> dict[str, Any]:
     """The report of scored images: per image, means per label, and the gain adapted − source.
 
     Args:
         rows: label ("source", "adapted") -> one score per image, same order.
+
+    Returns:
+        ``per_image`` and ``mean`` per label, ``gain`` (adapted − source) and ``rows``: what
+        each known label scores (:data:`ROW_MEANINGS`).
     """
     means = {label: {k: float(np.mean([getattr(s, k) for s in scores])) for k in ("psnr", "ssim", "sam")}
              for label, scores in rows.items()}
     report: dict[str, Any] = {"per_image": {label: [s.summary() for s in scores] for label, scores in rows.items()},
-                              "mean": means}
+                              "mean": means,
+                              "rows": {label: ROW_MEANINGS[label] for label in rows if label in ROW_MEANINGS}}
     if "source" in means and "adapted" in means:
         report["gain"] = {k: means["adapted"][k] - means["source"][k] for k in ("psnr", "ssim", "sam")}
     return report

@@ -65,6 +65,7 @@ def test_proxy_only_run_writes_the_layout_and_resumes(tiny_run: dict, tmp_path: 
     saved = json.loads((out / "report.json").read_text())
     assert set(saved["metrics"]["mean"]) == {"source", "adapted"} and saved["timings_s"]["finetune"] >= 0
     assert np.isfinite(report["metrics"]["mean"]["adapted"]["psnr"])
+    assert "proxies" in saved["metrics"]["rows"]["source"] and "restored/" in saved["metrics"]["rows"]["adapted"]
     stamp = (out / "restored" / "target1.img").stat().st_mtime_ns
     again = Adaptation(tiny_run["targets"], config, out, clean=tiny_run["clean"]).run_all()
     assert again["resumed"] and (out / "restored" / "target1.img").stat().st_mtime_ns == stamp
