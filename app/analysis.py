@@ -77,7 +77,7 @@ def target_analysis(cube: Cube, task: str, model_folder: str | Path | None, nois
 
 
 def availability() -> dict[str, Any]:
-    """What this machine can run: ``{"cuda": bool, "bm4d": bool, "generators": {name: why not ("" when it can)}}``.
+    """What this machine can run: ``{"cuda", "bm4d", "bm3d": bool, "generators": {name: why not ("" when it can)}}``.
 
     Checked once in the background after start-up (importing torch takes seconds), so the
     pipeline panel can grey out a generator without weights and a CUDA device without a GPU
@@ -85,6 +85,7 @@ def availability() -> dict[str, Any]:
     """
     import torch
 
+    from hiralign.classical import bm3d_available
     from hiralign.ensemble import bm4d_available
     from hiralign.generate import GENERATORS, check_available, settings_class
 
@@ -95,4 +96,5 @@ def availability() -> dict[str, Any]:
             generators[name] = ""
         except HiralignError as exc:
             generators[name] = str(exc)
-    return {"cuda": bool(torch.cuda.is_available()), "bm4d": bm4d_available(), "generators": generators}
+    return {"cuda": bool(torch.cuda.is_available()), "bm4d": bm4d_available(), "bm3d": bm3d_available(),
+            "generators": generators}

@@ -594,6 +594,7 @@ def sensor_problems(targets: Sequence[Cube], bands_of: Sequence[str] | None = No
 def proxy_problems(config: AdaptConfig, scale: int = 1) -> list[str]:
     """Why the configured proxy source cannot run (empty: it can): a classical restorer
     that is not installed, or that cannot up-scale a ×``scale`` task."""
+    from hiralign.classical import bm3d_available
     from hiralign.ensemble import bm4d_available
 
     chosen = config.proxy_for(scale)
@@ -604,6 +605,9 @@ def proxy_problems(config: AdaptConfig, scale: int = 1) -> list[str]:
     if chosen.needs_bm4d and not bm4d_available():
         problems.append(f"proxy source {chosen.source!r} needs the optional bm4d package (pip install bm4d; free for "
                         f"non-commercial use only), or choose model or ensemble")
+    if chosen.needs_bm3d and not bm3d_available():
+        problems.append(f"proxy source {chosen.source!r} needs the optional bm3d package (pip install bm3d; free for "
+                        f"non-commercial use only), or choose subspace")
     return problems
 
 

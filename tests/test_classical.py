@@ -163,3 +163,35 @@ def test_stripes_weaker_than_the_noise_are_removed() -> None:
     stripe_rms = np.sqrt(np.mean(stripes[striped_columns] ** 2))
     assert left["robust"] < 0.25 * stripe_rms
     assert left["robust"] < 0.6 * left["plain"]
+
+
+def test_the_bm3d_eigen_filter_is_optional_and_refused_in_one_line_without_it(rng: np.random.Generator,
+                                                                               monkeypatch) -> None:
+    import hiralign.classical as classical
+    from hiralign.config import AdaptConfig
+    from hiralign.ensemble import ProxyConfig
+    from hiralign.stages import proxy_problems
+
+    with pytest.raises(ConfigError, match="eigen-image filter"):
+        SubspaceConfig(eigen_filter="bm5d")
+    monkeypatch.setattr(classical, "bm3d_available", lambda: False)
+    cube = Cube(_low_rank_scene(rng, side=16, bands=6).astype(np.float32), name="x")
+    with pytest.raises(ConfigError, match="pip install bm3d"):
+        subspace_denoise(cube, SubspaceConfig(eigen_filter="bm3d"))
+    for proxy in (ProxyConfig(source="subspace-bm3d"), ProxyConfig(source="blend", classical="subspace-bm3d")):
+        problems = proxy_problems(AdaptConfig(task="gaussian", proxy=proxy))
+        assert len(problems) == 1 and "pip install bm3d" in problems[0]
+    assert proxy_problems(AdaptConfig(task="gaussian", proxy=ProxyConfig(source="subspace"))) == []
+
+
+def test_bm3d_on_the_eigen_images_denoises(rng: np.random.Generator) -> None:
+    pytest.importorskip("bm3d")
+    from hiralign.ensemble import classical_restore
+
+    clean = _low_rank_scene(rng, side=32, bands=8)
+    noisy = Cube((clean + rng.normal(size=clean.shape) * 0.08).astype(np.float32), name="noisy")
+    out = classical_restore(noisy, "subspace-bm3d")
+    nlm = classical_restore(noisy, "subspace")
+    assert out.shape == noisy.shape and out.data.dtype == np.float32
+    before, after = (float(np.sqrt(np.mean((c - clean) ** 2))) for c in (noisy.data, out.data))
+    assert after < 0.2 * before and not np.array_equal(out.data, nlm.data)

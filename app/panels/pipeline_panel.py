@@ -413,6 +413,10 @@ class PipelinePanel(QWidget):
             missing = "" if available["bm4d"] else ("Not available: the optional bm4d package is not installed "
                                                     "(pip install bm4d; free for non-commercial use).")
             disable(self.proxy_box, "bm4d", missing)  # blend mixes in the subspace denoiser by default
+        if "bm3d" in available:
+            missing = "" if available["bm3d"] else ("Not available: the optional bm3d package is not installed "
+                                                    "(pip install bm3d; free for non-commercial use).")
+            disable(self.proxy_box, "subspace-bm3d", missing)
         cuda = bool(available.get("cuda"))
         disable(self.device_box, "cuda", "" if cuda else "Not available: torch sees no CUDA GPU on this machine.")
         if not cuda and self._saved_device == "cuda" and self.device_box.currentText() == "cuda":
