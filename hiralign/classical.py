@@ -126,7 +126,11 @@ class SubspaceConfig:
         eigen_filter: how each eigen-image is denoised: ``"nlm"`` (NLM pilot + DCT Wiener,
             built in) or ``"bm3d"`` — BM3D from the optional ``bm3d`` package (free for
             non-commercial use, like bm4d), FastHyDe's own choice: block matching finds the
-            similar patches the fixed Wiener windows cannot, at about 10–20× the time.
+            similar patches the fixed Wiener windows cannot. Measured against ``"nlm"``
+            (session 9, docs/benchmarks.md): ``gaussian`` KAIST / CAVE +0.31 / +0.31 dB
+            (seed 7: +0.23 / +0.29), the simulated IMEC captures +0.36…+0.38 dB with lower
+            SAM, at about 10× the time; on every ``complex`` set −0.1…−1.1 dB, so where the
+            robust fit finds outliers the eigen-images get NLM + Wiener even with ``"bm3d"``.
     """
 
     components: int = 0
@@ -428,6 +432,10 @@ def subspace_denoise(cube: Cube, config: SubspaceConfig = SubspaceConfig(), *, n
     k = eigen.shape[2]
     if config.eigen_noise is None:  # auto: where outliers were found, the whitened noise is not unit
         config = dataclasses.replace(config, eigen_noise=bool(unreliable.any()))
+    if config.eigen_filter == "bm3d" and unreliable.any():
+        # the residue of impulses, dead lines and stripes is not Gaussian, and BM3D's block matching
+        # then groups it as structure: on every complex set it lost 0.1–1.1 dB to NLM + Wiener
+        config = dataclasses.replace(config, eigen_filter="nlm")
     if stabilised:  # denoise_eigen_image reads one strength and one search radius
         config = dataclasses.replace(config, strength=config.stabilised_strength,
                                      patch_distance=config.stabilised_patch_distance)

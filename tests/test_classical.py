@@ -195,3 +195,13 @@ def test_bm3d_on_the_eigen_images_denoises(rng: np.random.Generator) -> None:
     assert out.shape == noisy.shape and out.data.dtype == np.float32
     before, after = (float(np.sqrt(np.mean((c - clean) ** 2))) for c in (noisy.data, out.data))
     assert after < 0.2 * before and not np.array_equal(out.data, nlm.data)
+
+
+def test_the_bm3d_filter_leaves_cubes_with_outliers_to_nlm(rng: np.random.Generator) -> None:
+    pytest.importorskip("bm3d")
+    clean = _low_rank_scene(rng, side=32, bands=8)
+    data = clean + rng.normal(size=clean.shape) * 0.05
+    data[rng.random(data.shape) < 0.01] = 1.0  # impulses: the robust fit masks them
+    cube = Cube(data.astype(np.float32), name="impulses")
+    np.testing.assert_array_equal(subspace_denoise(cube, SubspaceConfig(eigen_filter="bm3d")).data,
+                                  subspace_denoise(cube).data)
