@@ -129,8 +129,9 @@ class SubspaceConfig:
             similar patches the fixed Wiener windows cannot. Measured against ``"nlm"``
             (session 9, docs/benchmarks.md): ``gaussian`` KAIST / CAVE +0.31 / +0.31 dB
             (seed 7: +0.23 / +0.29), the simulated IMEC captures +0.36…+0.38 dB with lower
-            SAM, at about 10× the time; on every ``complex`` set −0.1…−1.1 dB, so where the
-            robust fit finds outliers the eigen-images get NLM + Wiener even with ``"bm3d"``.
+            SAM, at 6–16× the time (a 256×512×16 IMEC capture 87 s instead of 5.4); on every
+            ``complex`` set −0.1…−1.1 dB, so where the robust fit finds outliers the
+            eigen-images get NLM + Wiener even with ``"bm3d"``.
     """
 
     components: int = 0
