@@ -115,6 +115,11 @@ class PipelinePanel(QWidget):
         self.proxy_box = QComboBox(toolTip=_tip(ProxyConfig, "source"))
         self.proxy_box.addItems(PROXY_SOURCES)
         self.proxy_box.setCurrentText(field_default(ProxyConfig, "source"))
+        # the longest source name (subspace-bm3d) must not widen the panel at 1024×700; the row
+        # stretches the box to the room there is, and the list opens as wide as its names
+        self.proxy_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.proxy_box.setMinimumContentsLength(len("subspace") - 2)  # the icon space makes up the rest
+        self.proxy_box.view().setMinimumWidth(self.proxy_box.view().sizeHintForColumn(0) + 24)
         self.proxy_button = QPushButton("Settings…", toolTip="Proxy settings: ensemble transforms, blend weight, "
                                                              "BM4D profile")
         # defaults and tooltips come from the config dataclasses, as the CLI's help does
