@@ -198,3 +198,14 @@ def test_info_of_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, run_info):
     code, info, err = run_info(folder)
     assert code == 2 and info is None
     assert "config.json" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_adapt_says_when_restored_is_the_proxies_alone(capsys):
+    from hiralign.commands.adapt import print_quality, restored_note
+
+    print_quality({"fused_proxy_weight": 1.0, "proxy_source": "subspace"})
+    err = capsys.readouterr().err
+    assert err.startswith("note: restored/ holds the subspace proxies") and "--network-only" in err
+    assert restored_note({"fused_proxy_weight": 0.0, "proxy_source": "ensemble"}) is None  # sr4: the network
+    assert restored_note({"fused_proxy_weight": 0.75, "proxy_source": "subspace"}) is None
+    assert restored_note({}) is None  # an older report

@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_quality(report: dict[str, Any]) -> None:
-    """The scale's warnings and each target's no-reference quality summary, on stderr (stdout is JSON)."""
+    """The scale's warnings, each target's no-reference quality summary and what restored/ is, on stderr
+    (stdout is JSON)."""
     import sys
 
     from hiralign.quality import summary_text
@@ -116,3 +117,21 @@ def print_quality(report: dict[str, Any]) -> None:
         if "noise" in quality:
             text = summary_text(quality).replace("\n", "\n  ")
             print(f"{name}:\n  {text}", file=sys.stderr)
+    note = restored_note(report)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def restored_note(report: dict[str, Any]) -> str | None:
+    """Where restored/ holds the proxies alone (``--fuse-proxies 1``), say that the adapted network is not in it.
+
+    Without this a scientist cannot tell that the minutes of synthesis and finetuning made only
+    ``checkpoint/``: both restored/ and ``hiralign restore`` of new captures are the proxy source's.
+    """
+    weight = report.get("fused_proxy_weight")
+    if not isinstance(weight, (int, float)) or weight < 1:
+        return None
+    return (f"restored/ holds the {report.get('proxy_source', 'classical')} proxies (--fuse-proxies 1, the "
+            f"default where they come from a denoiser: they scored higher), and hiralign restore gives new captures "
+            f"the same; the adapted network in checkpoint/ enters only with --fuse-proxies below 1, or alone with "
+            f"hiralign restore --network-only")
