@@ -176,6 +176,10 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     panel.set_availability({**availability(), "bm4d": False})
     assert not _enabled(panel.proxy_box, "bm4d")
     assert all(_enabled(panel.proxy_box, s) for s in ("blend", "subspace", "ensemble"))
+    panel.set_availability({**availability(), "bm4d": True, "bm3d": False})
+    assert not _enabled(panel.proxy_box, "subspace-bm3d") and _enabled(panel.proxy_box, "bm4d")
+    panel.set_availability({**availability(), "bm3d": True})
+    assert _enabled(panel.proxy_box, "subspace-bm3d")
     # launch.sh carries it: the exported command line parses back to the same proxy settings
     from hiralign.cli import build_parser
     from hiralign.commands.adapt import adapt_config

@@ -414,14 +414,13 @@ class PipelinePanel(QWidget):
                 reason = (f"Not available on this machine: {first}. Download the weights (docs/generators.md) "
                           "and restart, or choose another generator.")
             disable(self.generator_box, name, reason)
-        if "bm4d" in available:
-            missing = "" if available["bm4d"] else ("Not available: the optional bm4d package is not installed "
-                                                    "(pip install bm4d; free for non-commercial use).")
-            disable(self.proxy_box, "bm4d", missing)  # blend mixes in the subspace denoiser by default
-        if "bm3d" in available:
-            missing = "" if available["bm3d"] else ("Not available: the optional bm3d package is not installed "
-                                                    "(pip install bm3d; free for non-commercial use).")
-            disable(self.proxy_box, "subspace-bm3d", missing)
+        # proxy sources that need an optional package (blend mixes in the subspace denoiser by default)
+        for package, source in (("bm4d", "bm4d"), ("bm3d", "subspace-bm3d")):
+            if package in available:
+                missing = "" if available[package] else (f"Not available: the optional {package} package is not "
+                                                         f"installed (pip install {package}; free for non-commercial "
+                                                         "use).")
+                disable(self.proxy_box, source, missing)
         cuda = bool(available.get("cuda"))
         disable(self.device_box, "cuda", "" if cuda else "Not available: torch sees no CUDA GPU on this machine.")
         if not cuda and self._saved_device == "cuda" and self.device_box.currentText() == "cuda":
