@@ -212,7 +212,7 @@ def run_evaluate(job: StageRun, adapted: Path,
                 rows[label].append(score)
             metrics = {label: score.as_dict() for label, score in scores.items()}
         progress.partial("evaluation", (uid, restored, metrics))
-        quality[name] = stages.quality_item(job.targets[i], restored, job.config.tiles)
+        quality[name] = stages.quality_item(job.targets[i], restored, job.config, ckpt.scale)
         progress.partial("quality", (uid, quality[name]))
     report: dict[str, Any] = {"hiralign_version": __version__, "device": str(device), "processes": 1,
                               **scale.to_report(), "quality": quality}

@@ -229,6 +229,13 @@ class AdaptConfig:
         classical (a denoiser's, alone or blended), else 0 (model proxies would undo the adaptation)."""
         return self.fuse_proxies if self.proxy_for(scale).restorer else 0.0
 
+    def network_in_restoration(self, scale: int = 1) -> bool:
+        """Whether any tiled network output reaches ``restored/``: False only when the
+        restoration is the proxies alone (fuse weight 1) and they are a classical restorer's
+        without the model (``subspace``, ``subspace-bm3d``, ``bm4d``), i.e. one untiled pass."""
+        proxy = self.proxy_for(scale)
+        return not (self.proxy_fusion(scale) >= 1.0 and not proxy.needs_model)
+
     def replay_weight(self, scale: int = 1) -> float:
         """The source-replay weight this run finetunes with: ``finetune.source_replay``, or for
         None (auto) :data:`hiralign.finetune.AUTO_REPLAY` with classical proxies, else 0."""

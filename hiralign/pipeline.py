@@ -272,8 +272,10 @@ class Adaptation:
     def quality(self) -> dict[str, Any]:
         """The no-reference quality report of each restored target (as stored) against its input."""
         from hiralign import io
+        from hiralign.degrade import scale_factor
 
-        return {name: stages.quality_item(target, io.load(self.run.restored(name)), self.config.tiles)
+        return {name: stages.quality_item(target, io.load(self.run.restored(name)), self.config,
+                                          scale_factor(self.config.task))
                 for name, target in zip(self.names, self.targets())}
 
     def score(self) -> dict[str, Any]:

@@ -478,18 +478,22 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
     return _load_cube(run.restored(name), name)
 
 
-def quality_item(target: Cube, restored: Cube, tiles: TileConfig) -> dict[str, Any]:
+def quality_item(target: Cube, restored: Cube, config: AdaptConfig, scale: int = 1) -> dict[str, Any]:
     """The no-reference quality report of one restoration (:func:`hiralign.quality.quality_report`).
 
-    Seams are measured on the inference tile grid; a super-resolved restoration (another
-    size than its target) has no pixel-wise report and gets None.
+    Seams are measured on the run's inference tile grid when a tiled network output reaches
+    the restoration (:meth:`AdaptConfig.network_in_restoration`; the subspace denoiser's
+    whole-cube output alone has no grid, so no seam line); a super-resolved restoration
+    (another size than its target, ``scale`` > 1) has no pixel-wise report.
     """
     from hiralign.quality import quality_report
 
     if restored.shape != target.shape:
         return {"skipped": f"the restoration's shape {list(restored.shape)} is not the target's "
                            f"{list(target.shape)} (super-resolution): no method noise to measure"}
-    return quality_report(target, restored, tile=tiles.tile, overlap=tiles.overlap)
+    if not config.network_in_restoration(scale):
+        return quality_report(target, restored)
+    return quality_report(target, restored, tile=config.tiles.tile, overlap=config.tiles.overlap)
 
 
 #: A clean reference's band centres may differ from its target's by this much (nm, rounding).

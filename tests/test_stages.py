@@ -175,3 +175,20 @@ def test_adapt_with_an_unavailable_generator_or_device_touches_no_existing_resul
         with pytest.raises(PreflightError):
             Adaptation([target], config, out).run_all()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_the_seam_check_runs_only_where_a_tiled_network_reaches_the_restoration() -> None:
+    rng = np.random.default_rng(3)
+    clean = gaussian_filter(rng.random((48, 48, 6)), (2, 2, 0)).astype(np.float32)
+    target = Cube(clean + 0.02 * rng.standard_normal(clean.shape).astype(np.float32))
+    restored = target.with_data(clean)
+    tiles = TileConfig(tile=16, overlap=4)
+    denoiser_only = AdaptConfig(task="gaussian", tiles=tiles)  # auto: subspace proxies, fuse 1
+    assert not denoiser_only.network_in_restoration()
+    assert stages.quality_item(target, restored, denoiser_only)["seams"] is None
+    for fused in (AdaptConfig(task="gaussian", tiles=tiles, fuse_proxies=0.5),
+                  AdaptConfig(task="sensor", tiles=tiles),  # blend: the model's ensemble is in the proxies
+                  AdaptConfig(task="deblur", tiles=tiles)):  # model proxies: the network is the restoration
+        assert fused.network_in_restoration()
+        seams = stages.quality_item(target, restored, fused)["seams"]
+        assert seams["tile"] == 16 and seams["overlap"] == 4
