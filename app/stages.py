@@ -98,7 +98,8 @@ def run_proxy(job: StageRun, items: Sequence[tuple[int, int]], progress: Progres
         progress.check()
         proxy, rgb = stages.proxy_item(job.run, job.names[i], job.targets[i], model, ckpt, tiles=job.config.tiles,
                                        device=device, progress=_span(progress, k, len(items), f"{job.names[i]}: "),
-                                       scale=scale, source=job.config.proxy_for(ckpt.scale))
+                                       scale=scale, source=job.config.proxy_for(ckpt.scale),
+                                       consistent=job.config.consistency)
         progress.partial("proxy", (uid, proxy, rgb, scale.intensity))
     return len(items)
 
@@ -199,7 +200,8 @@ def run_evaluate(job: StageRun, adapted: Path,
         restored = stages.restore_item(job.run, name, job.targets[i], model, ckpt, tiles=job.config.tiles,
                                        device=device, progress=_span(progress, k, len(items), f"{name}: "),
                                        scale=scale, fuse=job.config.proxy_fusion(ckpt.scale),
-                                       transforms=job.config.restore_transforms)
+                                       transforms=job.config.restore_transforms,
+                                       consistent=job.config.consistency)
         metrics = None
         if clean is not None:
             if proxy is None:

@@ -11,6 +11,12 @@ Rows (PROTOCOL.md "Adaptation benchmark"):
   unobserved-proxy-only  the same split finetuned on the two proxies alone
   bm4d           BM4D with a blind per-band σ (denoising tasks; optional: pip install bm4d)
   bicubic        bicubic ×4 up-sampling of the observation (sr4 only)
+
+With the consistency projection on (``hiralign adapt``'s default; ``--no-consistency`` off), an
+sr4 run's proxies and every finetuned row's restoration are projected onto the cubes that
+down-sample exactly to the observation (hiralign.consistency), and the source, bicubic and
+upper-bound rows get a ``… + consistency`` twin: the same outputs projected (bicubic +
+consistency is classical back-projection, what a user could run without any network).
   cleanprior     proxies + M guides that are the edge-preserving filtered proxy RGB, through the warp
   exact          proxies + M exact-transform views (T built directly, no warp)
   round2         the proxy-only model remakes the proxies; proxy-only finetuning of the source
@@ -63,8 +69,11 @@ from hiralign.resources import shipped_model  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from labels import SETS, bm4d_cached, label_score, load_set, proxy_config, to_model_grid  # noqa: E402
 
-ROWS = ("source", "bm4d", "bicubic", "control", "proxy-only", "round2", "classic", "hiralign", "cleanprior", "exact",
-        "upper-bound", "unobserved", "unobserved-proxy-only")
+ROWS = ("source", "source + consistency", "bm4d", "bicubic", "bicubic + consistency", "control",
+        "proxy-only", "round2", "classic", "hiralign", "cleanprior", "exact",
+        "upper-bound", "upper-bound + consistency", "unobserved", "unobserved-proxy-only")
+#: Rows that can be asked for (the ``+ consistency`` twins come with their row).
+ASKABLE = tuple(row for row in ROWS if not row.endswith(" + consistency"))
 #: Rows that are not finetuned by :func:`adapt_row` in the main loop.
 OWN_LOOP = ("source", "bm4d", "bicubic", "round2", "unobserved", "unobserved-proxy-only", "control", "upper-bound")
 #: Generator of each synthesizing row (``hiralign``: the --generator option).
@@ -83,14 +92,34 @@ def recipe_scores(checkpoint: Path, observed: list[Cube], clean: list[Cube], dev
     return {"recipe": recipe.describe(), **{k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "sam")}}
 
 
-def scores(model, observed: list[Cube], clean: list[Cube], scale: int) -> dict:
-    rows = [dataclasses.asdict(score_cube(restore_cube(model, o, scale=scale), c)) for o, c in zip(observed, clean)]
+def mean_scores(outputs: list[Cube], clean: list[Cube]) -> dict:
+    rows = [dataclasses.asdict(score_cube(u, c)) for u, c in zip(outputs, clean)]
     return {"per_image": rows, **{k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "sam")}}
 
 
+def projected(outputs: list[Cube], observed: list[Cube], task: str) -> list[Cube]:
+    """The outputs projected onto the cubes that ``task`` down-samples exactly to their observation."""
+    from hiralign.consistency import consistent_cube
+
+    return [consistent_cube(u, o, task) for u, o in zip(outputs, observed)]
+
+
+def scores(model, observed: list[Cube], clean: list[Cube], scale: int, results: dict | None = None,
+           row: str = "", task: str = "") -> dict:
+    """The network alone (one pass) on ``observed``; with ``results``, ``row + consistency`` is filled too (sr4)."""
+    start = time.perf_counter()
+    outputs = [restore_cube(model, o, scale=scale) for o in observed]
+    if results is not None and scale > 1:
+        results[f"{row} + consistency"] = mean_scores(projected(outputs, observed, task), clean)
+        results[f"{row} + consistency"]["wall_s"] = round(time.perf_counter() - start, 1)
+    return mean_scores(outputs, clean)
+
+
 def prepare_proxies(folder: Path, observed: list[Cube], source: str, task: str, model_dir: Path, cache: Path,
-                    device: str) -> Path:
-    """Proxies of ``observed`` from ``source`` (hiralign.ensemble), written as a run folder's proxies/ holds them."""
+                    device: str, consistency: bool = True) -> Path:
+    """Proxies of ``observed`` from ``source`` (hiralign.ensemble), written as a run folder's proxies/ holds them
+    (projected onto the observations where ``consistency`` and the task is sr4, as ``hiralign adapt`` makes them)."""
+    from hiralign.consistency import consistent_cube
     from hiralign.ensemble import make_proxy
 
     if all((folder / f"{o.name}.hdr").is_file() for o in observed):
@@ -99,8 +128,11 @@ def prepare_proxies(folder: Path, observed: list[Cube], source: str, task: str, 
     config = proxy_config(source)
     for o in observed:
         classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if config.needs_bm4d else None
-        proxy = make_proxy(to_model_grid(o, ckpt, model), config, model=model, scale=ckpt.scale,
-                           device=device, classical=classical, name=o.name)
+        grid = to_model_grid(o, ckpt, model)
+        proxy = make_proxy(grid, config, model=model, scale=ckpt.scale, device=device, classical=classical,
+                           name=o.name)
+        if consistency:
+            proxy = consistent_cube(proxy, grid, task)
         io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), folder / f"{o.name}_rgb.png", bits=16)
         io.save(proxy, folder / f"{o.name}.hdr")
     return folder
@@ -148,12 +180,12 @@ def synth_labels(run: Adaptation, generator: str, clean: list[Cube], model_dir: 
 def adapt_row(work: Path, row: str, targets: list[Path], clean_paths: list[Path], task: str,
               finetune_config: FinetuneConfig, generator: str, proxies_from: Path | None,
               device: str, model_dir: Path | None = None, labels: str = "model",
-              fuse: float = 1.0) -> tuple[Adaptation, dict]:
+              fuse: float = 1.0, consistency: bool = True) -> tuple[Adaptation, dict]:
     mode = "proxy-only" if row.endswith("proxy-only") or row == "round2" else "hiralign"
     config = AdaptConfig(task=task, model=None if model_dir is None else str(model_dir), generator=generator,
                          guides=0 if mode == "proxy-only" else 3,
                          finetune=dataclasses.replace(finetune_config, mode=mode), device=device,
-                         proxy=proxy_config(labels), fuse_proxies=fuse)
+                         proxy=proxy_config(labels), fuse_proxies=fuse, consistency=consistency)
     run = Adaptation(targets, config, work / row, clean=clean_paths)
     run.source_model()
     run.prepare()
@@ -194,7 +226,7 @@ def _done(row: str, result: dict) -> None:
 
 
 def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[Cube], bm4d_cache: Path,
-                  results: dict) -> None:
+                  results: dict, consistency: bool = True) -> None:
     """The training-free rows a scientist could use instead: BM4D (denoising) and bicubic (sr4)."""
     import torch
 
@@ -220,11 +252,15 @@ def baseline_rows(task: str, rows: list[str], observed: list[Cube], clean: list[
         results["bicubic"] = mean([dataclasses.asdict(score_cube(u, c)) for u, c in zip(ups, clean)])
         results["bicubic"]["wall_s"] = round(time.perf_counter() - start, 1)
         _done("bicubic", results["bicubic"])
+        if consistency:
+            results["bicubic + consistency"] = mean_scores(projected(ups, observed, task), clean)
+            results["bicubic + consistency"]["wall_s"] = round(time.perf_counter() - start, 1)
+            _done("bicubic + consistency", results["bicubic + consistency"])
 
 
 def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, generator: str, rows: list[str],
                   out: Path, device: str, labels: str = "model", bm4d_cache: Path | None = None,
-                  crop: int = 0, fuse: float = 1.0, model: Path | None = None) -> dict:
+                  crop: int = 0, fuse: float = 1.0, model: Path | None = None, consistency: bool = True) -> dict:
     from hiralign.ensemble import resolve_source
 
     labels = resolve_source(labels, task, 4 if task == "sr4" else 1)
@@ -249,16 +285,21 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     model_dir = model or shipped_model(task)
     source_model, ckpt = load_checkpoint(model_dir, device)
     start = time.perf_counter()
-    results["source"] = scores(source_model, observed, clean, ckpt.scale)
+    twins: dict = {}
+    results["source"] = scores(source_model, observed, clean, ckpt.scale, twins if consistency else None, "source",
+                               task)
     results["source"]["wall_s"] = round(time.perf_counter() - start, 1)
     _done("source", results["source"])
+    results.update(twins)
     bm4d_cache = bm4d_cache or out / "bm4d"
     cache = bm4d_cache / f"{task}-{tag}"
-    baseline_rows(task, rows, observed, clean, cache, results)
+    baseline_rows(task, rows, observed, clean, cache, results, consistency)
     proxies_from = None
     if any(r not in ("source", "bm4d", "bicubic", "control", "upper-bound") for r in rows):
         start = time.perf_counter()
-        proxies_from = prepare_proxies(work / "proxies", observed, labels, task, model_dir, cache, device)
+        projects = consistency and ckpt.scale > 1
+        proxies_from = prepare_proxies(work / ("proxies-consistent" if projects else "proxies"), observed, labels,
+                                       task, model_dir, cache, device, consistency)
         results["labels_s"] = {"wall_s": round(time.perf_counter() - start, 1), "source": labels}
     for row in rows:
         if row in OWN_LOOP:
@@ -266,7 +307,7 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         start = time.perf_counter()
         gen = ROW_GENERATOR.get(row, generator)
         run, report = adapt_row(work, row, targets, clean_paths, task, finetune_config, gen, proxies_from, device,
-                                model_dir=model, labels=labels, fuse=fuse)
+                                model_dir=model, labels=labels, fuse=fuse, consistency=consistency)
         m = report["metrics"]["mean"]
         results[row] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                         "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -281,9 +322,10 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         start = time.perf_counter()
         adapted = work / "proxy-only" / "checkpoint"
         round_labels = "ensemble" if labels.startswith(("ensemble", "blend")) else "model"
-        proxies2 = prepare_proxies(work / "proxies-round2", observed, round_labels, task, adapted, cache, device)
+        proxies2 = prepare_proxies(work / "proxies-round2", observed, round_labels, task, adapted, cache, device,
+                                   consistency)
         run, report = adapt_row(work, "round2", targets, clean_paths, task, finetune_config, generator, proxies2,
-                                device, labels=round_labels)
+                                device, labels=round_labels, consistency=consistency)
         m = report["metrics"]["mean"]
         results["round2"] = {**m["adapted"], "per_image": report["metrics"]["per_image"]["adapted"],
                              "labels": m["source"], "wall_s": round(time.perf_counter() - start, 1),
@@ -291,15 +333,18 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
         _done("round2", results["round2"])
     if "control" in rows:
         start = time.perf_counter()
-        model, ck, _ = continue_on_source(task, finetune_config, device, out)
-        results["control"] = scores(model, observed, clean, ck.scale)
+        net, ck, _ = continue_on_source(task, finetune_config, device, out)
+        results["control"] = scores(net, observed, clean, ck.scale)
         results["control"]["wall_s"] = round(time.perf_counter() - start, 1)
         _done("control", results["control"])
     if "upper-bound" in rows:
         start = time.perf_counter()
-        model, ck = load_checkpoint(model_dir, device)
-        finetune(model, task, clean, [], dataclasses.replace(finetune_config, mode="proxy-only"), device=device)
-        results["upper-bound"] = scores(model, observed, clean, ck.scale)
+        net, ck = load_checkpoint(model_dir, device)  # not `model`: that is the rows' source folder
+        finetune(net, task, clean, [], dataclasses.replace(finetune_config, mode="proxy-only"), device=device)
+        results["upper-bound"] = scores(net, observed, clean, ck.scale, twins if consistency else None,
+                                        "upper-bound", task)
+        if "upper-bound + consistency" in twins:
+            results["upper-bound + consistency"] = twins["upper-bound + consistency"]
         results["upper-bound"]["wall_s"] = round(time.perf_counter() - start, 1)
         _done("upper-bound", results["upper-bound"])
     for row in ("unobserved", "unobserved-proxy-only"):
@@ -307,9 +352,9 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
             continue
         start = time.perf_counter()
         run, _ = adapt_row(work, row, targets[:2], clean_paths[:2], task, finetune_config, generator, proxies_from,
-                           device, model_dir=model, labels=labels)
-        model, ck = load_checkpoint(run.run.root / "checkpoint", device)
-        results[row] = scores(model, observed[2:], clean[2:], ck.scale)  # the network alone
+                           device, model_dir=model, labels=labels, consistency=consistency)
+        net, ck = load_checkpoint(run.run.root / "checkpoint", device)
+        results[row] = scores(net, observed[2:], clean[2:], ck.scale)  # the network alone
         results[row]["restore"] = recipe_scores(run.run.root / "checkpoint", observed[2:], clean[2:], device)
         results[row]["source_on_same"] = {
             k: float(np.mean([r[k] for r in results["source"]["per_image"][2:]])) for k in ("psnr", "ssim", "sam")}
@@ -359,10 +404,10 @@ def table(all_results: dict) -> str:
             gap_sam = (src["sam"] - ha["sam"]) / max(1e-9, src["sam"] - ub["sam"])
             notes.append(f"HIR-ALIGN closes {100 * gap_psnr:.0f} % of the source→upper-bound PSNR gap and "
                          f"{100 * gap_sam:.0f} % of the SAM gap.")
-        best = max((row for row in ROWS if row in res and row not in ("upper-bound", "unobserved",
-                                                                      "unobserved-proxy-only", "bm4d", "bicubic")),
-                   key=lambda row: res[row]["psnr"])
-        for base in ("bm4d", "bicubic"):
+        best = max((row for row in ROWS if row in res and row not in (
+            "upper-bound", "upper-bound + consistency", "unobserved", "unobserved-proxy-only", "bm4d", "bicubic",
+            "bicubic + consistency")), key=lambda row: res[row]["psnr"])
+        for base in ("bm4d", "bicubic", "bicubic + consistency"):
             if base in res and best:
                 b = res[base]
                 notes.append(f"Best adapted row ({best}) against {base}: {res[best]['psnr'] - b['psnr']:+.2f} dB PSNR, "
@@ -377,7 +422,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["gaussian", "complex", "sr4"])
     parser.add_argument("--sets", nargs="+", default=["kaist", "cave"], choices=sorted(SETS))
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--rows", nargs="+", default=list(ASKABLE), choices=ASKABLE)
     parser.add_argument("--steps", type=int, default=FinetuneConfig().steps)
     parser.add_argument("--generator", default="patchnn")
     parser.add_argument("--labels", default="auto", choices=("auto", "model", "ensemble", "subspace", "bm4d", "blend",
@@ -387,6 +432,9 @@ def main() -> None:
     parser.add_argument("--fuse-proxies", type=float, default=AdaptConfig.__dataclass_fields__["fuse_proxies"].default,
                         help="weight of classical proxies in each finetuned row's restoration (default: hiralign "
                              "adapt's; 0: the network alone)")
+    parser.add_argument("--no-consistency", dest="consistency", action="store_false",
+                        help="sr4: no consistency projection of proxies and restorations "
+                             "(hiralign adapt --no-consistency)")
     parser.add_argument("--bm4d-cache", default="bench-out/labels/bm4d",
                         help="BM4D restorations shared with benchmarks/labels.py (computed when missing)")
     parser.add_argument("--device", default="auto")
@@ -430,7 +478,7 @@ def main() -> None:
             key += f" / labels {resolved}" if resolved != "model" else ""
             all_results[key] = run_benchmark(task, set_name, finetune_config, args.generator, args.rows, out, device,
                                              args.labels, Path(args.bm4d_cache), args.crop, args.fuse_proxies,
-                                             Path(args.model) if args.model else None)
+                                             Path(args.model) if args.model else None, args.consistency)
             write_json(out / "results.json", {"machine": platform.platform(), "threads": torch.get_num_threads(),
                                               "load_average": os.getloadavg(),
                                               "finetune": dataclasses.asdict(finetune_config),

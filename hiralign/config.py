@@ -154,6 +154,13 @@ class AdaptConfig:
             restores in one pass). 8 measured best of 1 / 2 / 4 / 8 on sr4 CAVE (the
             adapted network: 31.80 / 31.82 / 31.85 / 31.85 dB, SAM 4.34 / 4.30 / 4.28 /
             4.27°) at 2.2× the restore time (2.8 → 6.3 s for 3 scenes).
+        consistency: where the task's observation is a noise-free linear down-sampling of
+            the scene (``sr4``), project every up-scaled cube the run makes — the proxies and
+            ``restored/`` — onto the cubes that down-sample exactly to their target
+            (:mod:`hiralign.consistency`; beyond the paper). No effect on other tasks. Measured
+            on ``sr4`` (docs/benchmarks.md, "Session 11"): the shipped model's proxies KAIST
+            43.53 → 44.55 dB, CAVE 32.03 → 32.15 dB, for 0.05 s a cube. Turn it off for
+            captures that are not a bicubic ×1/4 of the scene.
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is
@@ -171,6 +178,7 @@ class AdaptConfig:
     proxy: ProxyConfig = ProxyConfig()
     fuse_proxies: float = 1.0
     restore_transforms: int = 8
+    consistency: bool = True
     seed: int = 0
     device: str = "auto"
 
@@ -205,6 +213,8 @@ class AdaptConfig:
         object.__setattr__(self, "fuse_proxies", float(self.fuse_proxies))
         if not isinstance(self.restore_transforms, int) or not 1 <= self.restore_transforms <= 8:
             raise ConfigError(f"restore_transforms must be an integer 1–8 (got {self.restore_transforms!r})")
+        if not isinstance(self.consistency, bool):
+            raise ConfigError(f"consistency must be true or false (got {self.consistency!r})")
         if not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer (got {self.seed!r})")
         if not _DEVICE.match(str(self.device).lower()):
@@ -267,7 +277,7 @@ class AdaptConfig:
                 "generator_config": as_dict(self.generator_config), "guides": self.guides,
                 "warp": as_dict(self.warp), "finetune": as_dict(self.finetune), "tiles": as_dict(self.tiles),
                 "proxy": as_dict(self.proxy), "fuse_proxies": self.fuse_proxies,
-                "restore_transforms": self.restore_transforms, "seed": self.seed,
+                "restore_transforms": self.restore_transforms, "consistency": self.consistency, "seed": self.seed,
                 "device": self.device}
 
     @classmethod

@@ -437,6 +437,20 @@ def _sr4(x: torch.Tensor, seed: Seed) -> torch.Tensor:  # noqa: ARG001 - determi
     return resize_bicubic(x, 1 / SR_FACTOR)
 
 
+def downsampling_matrices(task: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The separable matrices of a noise-free linear down-sampling task, None for any other.
+
+    ``sr4``'s observation of an (H, W) band x is exactly R x Cᵀ (what :func:`_sr4` computes);
+    :mod:`hiralign.consistency` projects restorations onto the cubes it maps to the observation.
+
+    Returns:
+        (R (H/4, H), C (W/4, W)) float64 for ``sr4``; None for tasks with noise or no down-sampling.
+    """
+    if check_task(task) != "sr4":
+        return None
+    return imresize.imresize_matrix(height, 1 / SR_FACTOR), imresize.imresize_matrix(width, 1 / SR_FACTOR)
+
+
 _OPERATORS = {
     "gaussian": _gaussian,
     "complex": _complex,

@@ -130,6 +130,7 @@ def adapt_arguments(
              "--proxy-source", config.proxy.source, "--proxy-classical", config.proxy.classical,
              "--blend-weight", repr(config.proxy.blend_weight), "--proxy-transforms", str(config.proxy.transforms),
              "--fuse-proxies", repr(config.fuse_proxies), "--restore-transforms", str(config.restore_transforms),
+             *([] if config.consistency else ["--no-consistency"]),
              "--device", config.device]
     options = dict(load_options or {})
     if options.get("var"):

@@ -170,7 +170,8 @@ class Adaptation:
         for k, (i, name) in enumerate(mine):
             stages.proxy_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
                               device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
-                              scale=self.scale, source=self.config.proxy_for(ckpt.scale))
+                              scale=self.scale, source=self.config.proxy_for(ckpt.scale),
+                              consistent=self.config.consistency)
 
     def stage_generate(self, progress: Progress) -> None:
         """Stage 2a: M guide RGBs per proxy RGB, target i seeded with seed + 7919·i."""
@@ -227,7 +228,7 @@ class Adaptation:
             stages.restore_item(self.run, name, self.targets()[i], model, ckpt, tiles=self.config.tiles,
                                 device=self.device, progress=self._span(progress, k, len(mine), f"{name}: "),
                                 scale=self.scale, fuse=self.config.proxy_fusion(ckpt.scale),
-                                transforms=self.config.restore_transforms)
+                                transforms=self.config.restore_transforms, consistent=self.config.consistency)
 
     # -------------------------------------------------------------- the whole
     def run_all(self) -> dict[str, Any]:

@@ -48,6 +48,9 @@ class Recipe:
             restored by the network alone in one pass, as ``hiralign proxy`` does).
         source_model: the run's source checkpoint folder: a ``blend`` proxy mixes in *its*
             dihedral ensemble, as the run's proxies did (None: unknown).
+        consistency: project the restoration onto the cubes the task down-samples exactly to
+            the capture (:attr:`hiralign.config.AdaptConfig.consistency`; ``sr4`` only). False
+            for runs recorded before the setting existed, so they restore as they did.
     """
 
     task: str
@@ -57,6 +60,7 @@ class Recipe:
     noise: NoiseModel | None = None
     adapted: bool = False
     source_model: str | None = None
+    consistency: bool = False
 
     @property
     def classical(self) -> str | None:
@@ -78,11 +82,19 @@ class Recipe:
         """Whether the classical proxy mixes in a model's ensemble (``blend``)."""
         return self.classical is not None and self.proxy.needs_model
 
+    @property
+    def projects(self) -> bool:
+        """Whether the restoration is projected onto the observation (``sr4`` with consistency)."""
+        from hiralign.degrade import downsampling_matrices
+
+        return self.consistency and downsampling_matrices(self.task, 4, 4) is not None
+
     def describe(self) -> str:
         """One line for logs and the CLI's JSON: what the restoration is."""
         if self.classical is None:
             views = f" averaged over {self.transforms} dihedral views" if self.transforms > 1 else ""
-            return f"the network alone{views}"
+            projected = ", projected onto the cubes that down-sample exactly to the capture" if self.projects else ""
+            return f"the network alone{views}{projected}"
         proxy = f"the {self.classical} denoiser"
         if self.proxy_needs_model:
             proxy = (f"{1 - self.proxy.blend_weight:g} × the {self.classical} denoiser + {self.proxy.blend_weight:g} × "
@@ -94,7 +106,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "proxy": dataclasses.asdict(self.proxy), "fuse": self.fuse,
                 "transforms": self.transforms, "noise": None if self.noise is None else self.noise.to_dict(),
-                "adapted": self.adapted, "source_model": self.source_model, "is": self.describe()}
+                "adapted": self.adapted, "source_model": self.source_model, "consistency": self.consistency,
+                "is": self.describe()}
 
     @classmethod
     def network_only(cls, task: str, transforms: int = 1) -> Recipe:
@@ -137,7 +150,8 @@ class Recipe:
         source = provenance.get("source_model")
         return cls(task=task, proxy=config.proxy_for(scale), fuse=config.proxy_fusion(scale),
                    transforms=int(config.restore_transforms), noise=noise, adapted=True,
-                   source_model=str(source) if source else None)
+                   source_model=str(source) if source else None,
+                   consistency=config.consistency if "consistency" in settings else False)
 
     @classmethod
     def from_checkpoint(cls, folder: str | Path, ckpt: CheckpointConfig) -> Recipe:
@@ -245,7 +259,7 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
     network_progress = progress if fuse == 0 else SubProgress(progress, 0.0, 0.5, "network: ")
     restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
                               progress=network_progress, name=name, back=True, transforms=recipe.transforms,
-                              proxy=classical_proxy, fuse=fuse)
+                              proxy=classical_proxy, fuse=fuse, consistent=recipe.consistency)
     return on_input_scale(restored, target, scale)
 
 

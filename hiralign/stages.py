@@ -98,7 +98,7 @@ def on_model_bands(cube: Cube, model: Any, ckpt: CheckpointConfig) -> tuple[Cube
 def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tiles: TileConfig,
                    device: str | torch.device | None, progress: Progress | None = None, name: str | None = None,
                    back: bool = False, transforms: int = 1, proxy: Callable[[Cube], Cube] | None = None,
-                   fuse: float = 0.0) -> Cube:
+                   fuse: float = 0.0, consistent: bool = False) -> Cube:
     """Restore one cube on the model's bands (tiled), optionally fused with a proxy and mapped back.
 
     Args:
@@ -117,6 +117,9 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
         fuse: the restore stage's fusion: ``fuse``·proxy + (1 − ``fuse``)·network on the
             model's bands, before mapping back; at 1 the result is the proxy and the network
             is not run.
+        consistent: project the result onto the cubes the checkpoint's task down-samples
+            exactly to ``cube`` (:mod:`hiralign.consistency`; ``sr4`` only, else no effect),
+            on the model's bands before mapping back.
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
@@ -140,6 +143,10 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
                                 name=name)
     if 0 < fuse < 1:
         restored = blend(proxy(grid), restored, fuse, name=name)
+    if consistent:
+        from hiralign.consistency import consistent_cube
+
+        restored = consistent_cube(restored, grid, ckpt.task)
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
     return restored
@@ -279,7 +286,8 @@ def on_input_scale(restored: Cube, target: Cube, scale: RunScale | None) -> Cube
 # ------------------------------------------------------------- stage 1
 def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
                tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
-               scale: RunScale | None = None, source: ProxyConfig | None = None) -> tuple[Cube, np.ndarray]:
+               scale: RunScale | None = None, source: ProxyConfig | None = None,
+               consistent: bool = False) -> tuple[Cube, np.ndarray]:
     """Stage 1 for one target: p_i = Φ_src(x_i / s) on the model's bands (Eq. 3).
 
     The target is divided by the run's intensity scale first (:func:`run_scale`), and the
@@ -290,6 +298,8 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
 
     Args:
         source: the resolved proxy config (:meth:`AdaptConfig.proxy_for`); None: the model.
+        consistent: project the proxy onto the cubes the task down-samples exactly to the
+            target (:attr:`AdaptConfig.consistency`; ``sr4`` only).
 
     Returns:
         (proxy cube, proxy RGB (H, W, 3) float32), both as the run folder holds them.
@@ -298,13 +308,16 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
 
     if source is None or source.source == "model":
         proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
-                               progress=progress, name=name)
+                               progress=progress, name=name, consistent=consistent)
     else:
+        from hiralign.consistency import consistent_cube
         from hiralign.ensemble import make_proxy
 
         grid, _ = on_model_bands(normalised(target, scale), model, ckpt)
         proxy = make_proxy(grid, source, model=model, scale=ckpt.scale, tiles=tiles, device=device,
                            progress=progress, name=name, noise=None if scale is None else scale.train_noise)
+        if consistent:
+            proxy = consistent_cube(proxy, grid, ckpt.task)
     proxy.metadata.pop("intensity_scale", None)
     io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
     io.save(proxy, run.proxy(name))
@@ -456,7 +469,8 @@ def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
 # -------------------------------------------------------- restore, score
 def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: CheckpointConfig, *,
                  tiles: TileConfig, device: str | torch.device | None, progress: Progress | None = None,
-                 scale: RunScale | None = None, fuse: float = 0.0, transforms: int = 1) -> Cube:
+                 scale: RunScale | None = None, fuse: float = 0.0, transforms: int = 1,
+                 consistent: bool = False) -> Cube:
     """The adapted model applied to one observed target, back on its own bands and scale.
 
     The network restores ``target / s``; with ``fuse`` > 0 the result is mixed with the run's
@@ -464,7 +478,9 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
     normalised scale; :meth:`AdaptConfig.proxy_fusion`; at 1 the proxy alone, the network not
     run). It is then multiplied by s and put into the target's range (:func:`on_input_scale`).
     ``transforms`` > 1 averages the network over that many dihedral views
-    (:attr:`AdaptConfig.restore_transforms`). Written as the target was stored (uint16 counts
+    (:attr:`AdaptConfig.restore_transforms`); ``consistent`` projects the result onto the
+    cubes the task down-samples exactly to the target (:attr:`AdaptConfig.consistency`).
+    Written as the target was stored (uint16 counts
     stay uint16 counts): ``restored/<name>.hdr`` has the target's bands,
     wavelengths, dtype range and units. Returns the cube as the run folder holds it.
     """
@@ -472,7 +488,7 @@ def restore_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt
 
     # the stored proxy is on the model's bands and the normalised scale, as the network's output
     restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device, progress=progress,
-                              name=name, back=True, transforms=transforms, fuse=fuse,
+                              name=name, back=True, transforms=transforms, fuse=fuse, consistent=consistent,
                               proxy=lambda _grid: _load_cube(run.proxy(name), name))
     io.save(on_input_scale(restored, target, scale), run.restored(name), dtype="input")
     return _load_cube(run.restored(name), name)

@@ -192,6 +192,27 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()
 
 
+def test_the_sr4_consistency_is_a_checkbox_shown_for_sr4_only_and_exported(qtbot, window, tmp_path):
+    from hiralign.cli import build_parser
+    from hiralign.commands.adapt import adapt_config
+    from hiralign.config import AdaptConfig, field_help
+    from hiralign.launch import adapt_arguments
+
+    panel = window.pipeline
+    panel.task_box.setCurrentText("gaussian")
+    assert panel.consistency_check.isHidden()
+    panel.task_box.setCurrentText("sr4")
+    assert not panel.consistency_check.isHidden() and panel.consistency_check.isChecked()
+    assert panel.config().consistency and panel.consistency_check.toolTip().startswith(
+        field_help(AdaptConfig, "consistency")[:40])
+    panel.consistency_check.setChecked(False)
+    assert not panel.config().consistency
+    arguments = adapt_arguments(panel.config(), ["t.hdr"], tmp_path / "run")
+    assert "--no-consistency" in arguments and not adapt_config(build_parser().parse_args(arguments)).consistency
+    panel.consistency_check.setChecked(True)
+    panel.task_box.setCurrentText("gaussian")
+
+
 def test_new_captures_are_restored_with_the_adapted_models_recipe(qtbot, window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 

@@ -110,7 +110,7 @@ def test_run_command_round_trips_through_the_cli(tmp_path: Path) -> None:
     config = AdaptConfig(task="sr4", model="/models/sr", generator="patchnn",
                          generator_config={"noise_std": 4.0}, guides=2, warp={"iterations": 50},
                          finetune=FinetuneConfig(steps=120, ratio=2.0, batch_size=8, patch_size=32, lr=1e-4, seed=7),
-                         tiles=TileConfig(tile=96, overlap=12), seed=7, device="cuda")
+                         tiles=TileConfig(tile=96, overlap=12), consistency=False, seed=7, device="cuda")
     targets = [tmp_path / "a scene.mat", tmp_path / "b.mat"]
     script = write_launch_files(config, targets, tmp_path / "run", tmp_path / "export", processes=4,
                                 load_options={"var": "cube", "wavelengths": [400, 410, 420]})

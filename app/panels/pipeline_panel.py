@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -103,6 +104,9 @@ class PipelinePanel(QWidget):
 
         self.task_box = QComboBox(toolTip="Degradation the target cubes suffer (the restoration task)")
         self.task_box.addItems(_tasks())
+        # sr4 only: proxies and restorations down-sample exactly to the targets (AdaptConfig.consistency)
+        self.consistency_check = QCheckBox("match the observation", checked=field_default(AdaptConfig, "consistency"),
+                                           toolTip=_tip(AdaptConfig, "consistency"))
         self.model_box = QComboBox(toolTip="Source-pretrained restorer Φ_src")
         self.generator_box = QComboBox(toolTip="How guide RGBs g_ij are generated from each proxy RGB")
         names, default = _generators()
@@ -141,7 +145,10 @@ class PipelinePanel(QWidget):
         self._saved_device = self.device_box.currentText()  # checked against the machine by set_availability
 
         form = QFormLayout()
-        form.addRow("Task", self.task_box)
+        task_row = QHBoxLayout()
+        task_row.addWidget(self.task_box, 1)
+        task_row.addWidget(self.consistency_check)
+        form.addRow("Task", task_row)
         form.addRow("Source model", self.model_box)
         proxy_row = QHBoxLayout()
         proxy_row.addWidget(self.proxy_box, 1)
@@ -212,6 +219,7 @@ class PipelinePanel(QWidget):
         self.proxy_button.clicked.connect(lambda _checked=False: self._edit_proxy())
         self.proxy_box.currentTextChanged.connect(lambda _text: self._describe_proxy())
         self.task_box.currentTextChanged.connect(lambda _text: self._describe_proxy())
+        self.task_box.currentTextChanged.connect(self._show_consistency)
         self.device_box.currentTextChanged.connect(self._on_device_changed)
         runner.stage_started.connect(self._on_stage_started)
         runner.stage_ended.connect(self._on_stage_ended)
@@ -222,6 +230,7 @@ class PipelinePanel(QWidget):
         self.session.target_updated.connect(lambda _i: self.update_buttons())
         self.restore_settings()
         self._describe_proxy()
+        self._show_consistency(self.task_box.currentText())
         self._fill_models()
         self._on_generator_changed(self.generator_box.currentText())
         self.update_buttons()
@@ -242,7 +251,8 @@ class PipelinePanel(QWidget):
         return AdaptConfig(task=self.task_box.currentText(), model=str(model) if model else None,
                            generator=self.generator_box.currentText(), generator_config=self.generator_config,
                            guides=self.guides_spin.value(), warp=self.warp_config or WarpConfig(), finetune=finetune,
-                           proxy=proxy, seed=self.seed_spin.value(), device=self.device_box.currentText())
+                           proxy=proxy, consistency=self.consistency_check.isChecked(), seed=self.seed_spin.value(),
+                           device=self.device_box.currentText())
 
     # The settings kept between sessions (the model, generator settings and warp settings are
     # per run; the device has its own preference).
@@ -373,6 +383,11 @@ class PipelinePanel(QWidget):
         if dialog.exec():
             self.proxy_config = dialog.result_config
             self.proxy_box.setCurrentText(self.proxy_config.source)
+
+    def _show_consistency(self, task: str) -> None:
+        from hiralign.degrade import downsampling_matrices
+
+        self.consistency_check.setVisible(downsampling_matrices(task, 4, 4) is not None)
 
     def _describe_proxy(self) -> None:
         """The proxy box's tooltip says what ``auto`` means for the task chosen (as the run resolves it)."""

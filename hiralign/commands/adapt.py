@@ -43,6 +43,10 @@ def register(subparsers: Any) -> None:
                         help=field_help(AdaptConfig, "fuse_proxies"))
     parser.add_argument("--restore-transforms", type=int, default=field_default(AdaptConfig, "restore_transforms"),
                         help=field_help(AdaptConfig, "restore_transforms"))
+    parser.add_argument("--no-consistency", dest="consistency", action="store_false",
+                        help="sr4: keep the network's output as it is instead of projecting proxies and restorations "
+                             "onto the cubes that down-sample exactly to the targets (for captures that are not a "
+                             "bicubic ×1/4 of the scene; AdaptConfig.consistency)")
     parser.add_argument("--config", default=None,
                         help="JSON file with extra settings: {'warp': {...}, 'generator': {...}} "
                              "(field names of WarpConfig and of the generator's config)")
@@ -72,7 +76,7 @@ def adapt_config(args: argparse.Namespace) -> Any:
                        guides=args.guides, warp=build_dataclass(WarpConfig, extra.get("warp", {}), "warp settings"),
                        finetune=finetune_config(args, seed=args.seed), tiles=tile_config(args),
                        proxy=proxy_config(args), fuse_proxies=args.fuse_proxies,
-                       restore_transforms=args.restore_transforms, seed=args.seed,
+                       restore_transforms=args.restore_transforms, consistency=args.consistency, seed=args.seed,
                        device=args.device)
 
 

@@ -1,0 +1,143 @@
+"""sr4 data consistency: the projection itself, and what an sr4 run and its recipe do with it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from hiralign import io
+from hiralign.config import AdaptConfig
+from hiralign.consistency import consistent_cube, project_onto_observation
+from hiralign.cube import Cube
+from hiralign.degrade import degrade
+from hiralign.errors import ConfigError, InputError
+from hiralign.finetune import FinetuneConfig
+from hiralign.models import build_model
+from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
+from hiralign.pipeline import Adaptation
+from hiralign.proxy import TileConfig
+from hiralign.restoration import CaptureRestorer, Recipe
+from hiralign.runfolder import RunFolder
+
+BANDS = 4
+
+
+def _shrink(data: np.ndarray) -> np.ndarray:
+    """sr4's own degradation of an (H, W, B) array."""
+    return degrade(torch.from_numpy(np.ascontiguousarray(data)).permute(2, 0, 1), "sr4", 0).permute(1, 2, 0).numpy()
+
+
+def _scene(height: int, width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = gaussian_filter(rng.random((height, width, BANDS)), sigma=(1.5, 1.5, 0.5))
+    return (0.2 + 0.6 * (data - data.min()) / (data.max() - data.min())).astype(np.float32)
+
+
+def test_the_projection_down_samples_exactly_to_the_observation_and_comes_closer_to_the_scene() -> None:
+    scene = _scene(48, 36, 0)  # not square: rows and columns have their own operators
+    observed = _shrink(scene)
+    guess = scene + 0.05 * np.random.default_rng(1).standard_normal(scene.shape).astype(np.float32)
+    projected = project_onto_observation(guess, observed, "sr4")
+    assert projected.shape == scene.shape and projected.dtype == np.float32
+    assert np.abs(_shrink(projected) - observed).max() < 1e-5
+    # the scene lies in the set projected onto, so the projection is never farther from it
+    assert np.linalg.norm(projected - scene) < np.linalg.norm(guess - scene)
+    assert np.abs(project_onto_observation(projected, observed, "sr4") - projected).max() < 1e-5  # idempotent
+    # what the down-sampling cannot see is left alone: a consistent cube does not move
+    assert np.abs(project_onto_observation(scene, observed, "sr4") - scene).max() < 1e-5
+
+
+def test_tasks_without_a_noise_free_down_sampling_are_left_unchanged() -> None:
+    cube = Cube(_scene(16, 16, 2), name="noisy")
+    for task in ("gaussian", "complex", "deblur", "sensor"):
+        assert consistent_cube(cube, cube, task) is cube
+
+
+def test_a_mismatched_observation_is_refused_with_both_shapes() -> None:
+    with pytest.raises(InputError, match=r"observation is 10×10×4.*down-samples to 12×12×4"):
+        project_onto_observation(_scene(48, 48, 0), np.zeros((10, 10, BANDS), np.float32), "sr4")
+
+
+def test_the_setting_is_a_boolean_recorded_with_the_run() -> None:
+    assert AdaptConfig(task="sr4").consistency is True
+    off = AdaptConfig(task="sr4", consistency=False)
+    assert AdaptConfig.from_dict(off.to_dict()) == off
+    with pytest.raises(ConfigError, match="consistency must be true or false"):
+        AdaptConfig(task="sr4", consistency="yes")
+
+
+def test_recipes_recorded_before_the_setting_restore_as_they_did() -> None:
+    settings = AdaptConfig(task="sr4").to_dict()
+    assert Recipe.from_provenance({"kind": "hiralign-adapted", "settings": settings}, "sr4", 4).consistency
+    assert "projected onto" in Recipe.from_provenance({"kind": "hiralign-adapted", "settings": settings},
+                                                       "sr4", 4).describe()
+    del settings["consistency"]
+    old = Recipe.from_provenance({"kind": "hiralign-adapted", "settings": settings}, "sr4", 4)
+    assert not old.consistency and "projected" not in old.describe()
+
+
+def test_a_run_recorded_before_a_setting_existed_still_resumes(tmp_path: Path) -> None:
+    record = {"targets": ["a.hdr"], "settings": AdaptConfig(task="sr4").to_dict()}
+    older = json.loads(json.dumps(record))
+    del older["settings"]["consistency"]
+    folder = RunFolder(tmp_path / "run")
+    folder.claim(older)
+    folder.release()
+    again = RunFolder(tmp_path / "run")
+    assert again.claim(record)  # resumed, not "a run with other settings"
+    again.release()
+    changed = json.loads(json.dumps(record))
+    changed["settings"]["consistency"] = False
+    older["settings"]["consistency"] = True
+    RunFolder(tmp_path / "other").claim(older)
+    with pytest.raises(ConfigError, match="other settings"):  # a setting both record and differ in still counts
+        RunFolder(tmp_path / "other").claim(changed)
+
+
+@pytest.fixture(scope="module")
+def sr4_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("sr4")
+    torch.manual_seed(0)
+    model = build_model("compact", bands=BANDS, scale=4, features=8, depth=2)
+    source = save_checkpoint(model, root / "source", CheckpointConfig(
+        arch="compact", task="sr4", bands=BANDS, scale=4, wavelengths=np.linspace(450, 700, BANDS),
+        args={"features": 8, "depth": 2}), {"kind": "test"})
+    targets = []
+    for seed in (1, 2):
+        low = _shrink(_scene(48, 48, seed))
+        targets.append(io.save(Cube(low, wavelengths=np.linspace(450, 700, BANDS), name=f"low{seed}"),
+                               root / f"low{seed}.hdr"))
+    return {"root": root, "source": source, "targets": targets}
+
+
+def _adapt(sr4_run: dict, out: Path, consistency: bool) -> Path:
+    config = AdaptConfig(task="sr4", model=str(sr4_run["source"]), guides=0, consistency=consistency,
+                         finetune=FinetuneConfig(steps=3, batch_size=2, patch_size=24, mode="proxy-only"),
+                         tiles=TileConfig(tile=32, overlap=8), restore_transforms=2, device="cpu")
+    Adaptation(sr4_run["targets"], config, out).run_all()
+    return out
+
+
+def test_an_sr4_run_projects_its_proxies_and_restorations_and_its_recipe_does_the_same(sr4_run: dict,
+                                                                                       tmp_path: Path) -> None:
+    on = _adapt(sr4_run, tmp_path / "on", True)
+    off = _adapt(sr4_run, tmp_path / "off", False)
+    model, ckpt = load_checkpoint(on / "checkpoint")
+    restorer = CaptureRestorer.build(model, ckpt, Recipe.from_checkpoint(on / "checkpoint", ckpt),
+                                     tiles=TileConfig(tile=32, overlap=8))
+    assert json.loads((on / "report.json").read_text())["intensity"]["mode"] == "none"
+    for path in sr4_run["targets"]:
+        target = io.load(path)
+        name = path.stem
+        for run, projected in ((on, True), (off, False)):
+            restored = io.load(run / "restored" / f"{name}.hdr").data
+            proxy = io.load(run / "proxies" / f"{name}.hdr").data  # the targets fill [0, 1]: no intensity scale
+            for cube in (restored, proxy):
+                miss = np.abs(_shrink(cube) - target.data).max()
+                assert (miss < 1e-4) if projected else (miss > 1e-2), (run, miss)
+        again = restorer(target)  # hiralign restore with the run's recorded recipe
+        assert np.abs(again.data - io.load(on / "restored" / f"{name}.hdr").data).max() < 1e-5
