@@ -158,9 +158,10 @@ class AdaptConfig:
             the scene (``sr4``), project every up-scaled cube the run makes — the proxies and
             ``restored/`` — onto the cubes that down-sample exactly to their target
             (:mod:`hiralign.consistency`; beyond the paper). No effect on other tasks. Measured
-            on ``sr4`` (docs/benchmarks.md, "Session 11"): the shipped model's proxies KAIST
-            43.53 → 44.55 dB, CAVE 32.03 → 32.15 dB, for 0.05 s a cube. Turn it off for
-            captures that are not a bicubic ×1/4 of the scene.
+            on ``sr4`` (docs/benchmarks.md, "Session 11"): the adapted restoration KAIST
+            44.45 → 45.08 dB, CAVE 32.36 → 32.47 dB (its proxies 43.53 → 44.55, 32.03 →
+            32.15), for 0.05 s a cube. Turn it off for captures that are not a clean bicubic
+            ×1/4 of the scene: their noise would be reproduced as a faint 4-pixel texture.
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is

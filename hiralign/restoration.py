@@ -332,8 +332,8 @@ def capture_clash(paths: Sequence[str | Path], out: str | Path) -> tuple[Path, P
 
 def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str | Path, *,
                   tiles: TileConfig | None = None, device: str | torch.device = "cpu", network_only: bool = False,
-                  noise: NoiseModel | None = None, load: Mapping[str, Any] | None = None,
-                  progress: Progress | None = None) -> dict[str, Any]:
+                  consistency: bool | None = None, noise: NoiseModel | None = None,
+                  load: Mapping[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """``hiralign restore`` and the GUI's *Restore new captures*: each file restored with the checkpoint's recipe.
 
     Every capture is opened (its header and size checked, values not read) and the
@@ -350,6 +350,7 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
         tiles: tiled inference settings (default :class:`~hiralign.proxy.TileConfig`).
         device: where the network runs.
         network_only: the network alone in one pass instead of the recipe.
+        consistency: override the recipe's sr4 consistency projection (None: as recorded).
         noise: ``sensor``: a file-scale noise model overriding the recorded one.
         load: keyword options of :func:`hiralign.io.load` (``var``, ``wavelengths``, ...).
         progress: per capture and tile; cancellable.
@@ -380,6 +381,8 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
         raise InputError(f"{clash[1]}: the result would overwrite the capture {clash[0]}; choose another --out folder")
     model, ckpt = load_checkpoint(checkpoint, device)
     recipe = Recipe.network_only(ckpt.task) if network_only else Recipe.from_checkpoint(checkpoint, ckpt)
+    if consistency is not None:
+        recipe = dataclasses.replace(recipe, consistency=consistency)
     for path in paths:
         io.open_cube(path, **load)  # header, type and size: a bad file refuses the request here
     # only an old sensor checkpoint (no recorded noise model) needs every capture at once

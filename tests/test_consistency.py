@@ -141,3 +141,20 @@ def test_an_sr4_run_projects_its_proxies_and_restorations_and_its_recipe_does_th
                 assert (miss < 1e-4) if projected else (miss > 1e-2), (run, miss)
         again = restorer(target)  # hiralign restore with the run's recorded recipe
         assert np.abs(again.data - io.load(on / "restored" / f"{name}.hdr").data).max() < 1e-5
+
+
+def test_hiralign_restore_can_turn_the_projection_off_for_new_captures(sr4_run: dict, tmp_path: Path) -> None:
+    from hiralign.cli import build_parser
+    from hiralign.restoration import restore_files
+
+    assert build_parser().parse_args(["restore", "x.hdr", "--model", "m", "--out", "o"]).consistency is None
+    assert build_parser().parse_args(["restore", "x.hdr", "--model", "m", "--out", "o",
+                                      "--no-consistency"]).consistency is False
+    run = _adapt(sr4_run, tmp_path / "run", True)
+    target = io.load(sr4_run["targets"][0])
+    as_recorded = restore_files(run / "checkpoint", sr4_run["targets"][:1], tmp_path / "as-recorded")
+    kept = restore_files(run / "checkpoint", sr4_run["targets"][:1], tmp_path / "kept", consistency=False)
+    assert as_recorded["recipe"]["consistency"] and not kept["recipe"]["consistency"]
+    for folder, projected in ((tmp_path / "as-recorded", True), (tmp_path / "kept", False)):
+        miss = np.abs(_shrink(io.load(folder / "low1.hdr").data) - target.data).max()
+        assert (miss < 1e-4) if projected else (miss > 1e-2)

@@ -29,6 +29,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--network-only", action="store_true",
                         help="the network alone in one pass (what hiralign proxy --model does), not the recipe")
+    parser.add_argument("--no-consistency", dest="consistency", action="store_const", const=False, default=None,
+                        help="sr4 checkpoints adapted with consistency: keep the network's output instead of "
+                             "projecting it onto the cubes that down-sample exactly to each capture (for captures "
+                             "that are not a clean bicubic ×1/4 of the scene)")
     parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
                         help="sensor checkpoints: the captures' noise model (hiralign noise --out) instead of "
                              "the one the run recorded")
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     progress = ConsoleProgress("restore")
     try:
         report = restore_files(args.model, args.inputs, args.out, tiles=tile_config(args), device=device,
-                               network_only=args.network_only, noise=noise, load=load_options(args),
+                               network_only=args.network_only, consistency=args.consistency, noise=noise,
+                               load=load_options(args),
                                progress=progress)
     finally:
         progress.close()
