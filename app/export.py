@@ -213,9 +213,11 @@ class ExportActions:
             return
         config = self.config()
         device = str(resolve_device(config.device))
+        # an unticked "match the observation" (sr4) turns the recipe's projection off; ticked keeps the recipe's
+        consistency = None if config.consistency else False
         self._job("restore new captures",
                   lambda progress: restore_files(checkpoint, list(paths), folder, tiles=config.tiles, device=device,
-                                                 progress=progress),
+                                                 consistency=consistency, progress=progress),
                   done=f"{len(paths)} new capture(s) restored with the adapted model into {folder}", device=device)
 
     def cubes_dialog(self, kind: str) -> None:

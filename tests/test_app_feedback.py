@@ -192,7 +192,7 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()
 
 
-def test_the_sr4_consistency_is_a_checkbox_shown_for_sr4_only_and_exported(qtbot, window, tmp_path):
+def test_the_sr4_consistency_is_a_checkbox_shown_for_sr4_only_and_exported(qtbot, window, tmp_path, monkeypatch):
     from hiralign.cli import build_parser
     from hiralign.commands.adapt import adapt_config
     from hiralign.config import AdaptConfig, field_help
@@ -209,7 +209,18 @@ def test_the_sr4_consistency_is_a_checkbox_shown_for_sr4_only_and_exported(qtbot
     assert not panel.config().consistency
     arguments = adapt_arguments(panel.config(), ["t.hdr"], tmp_path / "run")
     assert "--no-consistency" in arguments and not adapt_config(build_parser().parse_args(arguments)).consistency
+    # new captures: unticked turns the checkpoint's projection off, ticked keeps its recorded recipe
+    import hiralign.restoration
+
+    asked: list = []
+    monkeypatch.setattr(hiralign.restoration, "restore_files", lambda *a, **k: asked.append(k["consistency"]) or {})
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
+    window.exporter.restore_new(tmp_path / "ckpt", [tmp_path / "new.hdr"], tmp_path / "out")
+    qtbot.waitUntil(lambda: len(asked) == 1 and not window.jobs.busy, timeout=30000)
     panel.consistency_check.setChecked(True)
+    window.exporter.restore_new(tmp_path / "ckpt", [tmp_path / "new.hdr"], tmp_path / "out")
+    qtbot.waitUntil(lambda: len(asked) == 2 and not window.jobs.busy, timeout=30000)
+    assert asked == [False, None]
     panel.task_box.setCurrentText("gaussian")
 
 
