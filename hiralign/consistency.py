@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from hiralign.cube import Cube
 
 
+def applies(task: str) -> bool:
+    """Whether ``task``'s observation is a noise-free down-sampling that outputs can be projected onto (``sr4``)."""
+    from hiralign.degrade import downsampling_matrices
+
+    return downsampling_matrices(task, 4, 4) is not None
+
+
 @functools.lru_cache(maxsize=32)
 def _inverse(task: str, length: int) -> np.ndarray:
     """(length, length/4) right pseudo-inverse Mᵀ(MMᵀ)⁻¹ of ``task``'s down-sampling along one axis."""

@@ -252,13 +252,15 @@ class Adaptation:
     def write_report(self, resumed: bool = False) -> dict[str, Any]:
         """Timings, the run's scale and noise model, the no-reference quality of every restoration
         and, with clean references, source-vs-adapted metrics; rank 0 writes it."""
+        from hiralign.consistency import applies
         from hiralign.degrade import scale_factor  # the task's scale: no need to load the source model
 
         report: dict[str, Any] = {"hiralign_version": __version__, "resumed": resumed,
                                   "device": str(self.device), "processes": self.workers.size,
                                   "timings_s": dict(self.timings), **self.scale.to_report(),
                                   "proxy_source": self.config.proxy_for(scale_factor(self.config.task)).source,
-                                  "fused_proxy_weight": self.config.proxy_fusion(scale_factor(self.config.task))}
+                                  "fused_proxy_weight": self.config.proxy_fusion(scale_factor(self.config.task)),
+                                  "projected_onto_observation": self.config.consistency and applies(self.config.task)}
         if self.workers.is_main:
             begin = time.perf_counter()
             report["quality"] = self.quality()

@@ -85,9 +85,9 @@ class Recipe:
     @property
     def projects(self) -> bool:
         """Whether the restoration is projected onto the observation (``sr4`` with consistency)."""
-        from hiralign.degrade import downsampling_matrices
+        from hiralign.consistency import applies
 
-        return self.consistency and downsampling_matrices(self.task, 4, 4) is not None
+        return self.consistency and applies(self.task)
 
     def describe(self) -> str:
         """One line for logs and the CLI's JSON: what the restoration is."""

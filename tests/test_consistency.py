@@ -130,6 +130,8 @@ def test_an_sr4_run_projects_its_proxies_and_restorations_and_its_recipe_does_th
     restorer = CaptureRestorer.build(model, ckpt, Recipe.from_checkpoint(on / "checkpoint", ckpt),
                                      tiles=TileConfig(tile=32, overlap=8))
     assert json.loads((on / "report.json").read_text())["intensity"]["mode"] == "none"
+    assert json.loads((on / "report.json").read_text())["projected_onto_observation"]
+    assert not json.loads((off / "report.json").read_text())["projected_onto_observation"]
     for path in sr4_run["targets"]:
         target = io.load(path)
         name = path.stem

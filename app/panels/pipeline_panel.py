@@ -385,9 +385,9 @@ class PipelinePanel(QWidget):
             self.proxy_box.setCurrentText(self.proxy_config.source)
 
     def _show_consistency(self, task: str) -> None:
-        from hiralign.degrade import downsampling_matrices
+        from hiralign.consistency import applies
 
-        self.consistency_check.setVisible(downsampling_matrices(task, 4, 4) is not None)
+        self.consistency_check.setVisible(applies(task))
 
     def _describe_proxy(self) -> None:
         """The proxy box's tooltip says what ``auto`` means for the task chosen (as the run resolves it)."""
