@@ -36,7 +36,7 @@ def applies(task: str) -> bool:
     return downsampling_matrices(task, 4, 4) is not None
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)  # a 4096-pixel axis holds 32 MB: a few image sizes per session
 def _inverse(task: str, length: int) -> np.ndarray:
     """(length, length/4) right pseudo-inverse Mᵀ(MMᵀ)⁻¹ of ``task``'s down-sampling along one axis."""
     from hiralign.degrade import downsampling_matrices
