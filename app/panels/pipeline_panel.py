@@ -145,10 +145,9 @@ class PipelinePanel(QWidget):
         self._saved_device = self.device_box.currentText()  # checked against the machine by set_availability
 
         form = QFormLayout()
-        task_row = QHBoxLayout()
-        task_row.addWidget(self.task_box, 1)
-        task_row.addWidget(self.consistency_check)
-        form.addRow("Task", task_row)
+        form.addRow("Task", self.task_box)
+        form.addRow("Consistency", self.consistency_check)  # its own row: beside the task it widens the dock
+        self.settings_form = form
         form.addRow("Source model", self.model_box)
         proxy_row = QHBoxLayout()
         proxy_row.addWidget(self.proxy_box, 1)
@@ -387,7 +386,7 @@ class PipelinePanel(QWidget):
     def _show_consistency(self, task: str) -> None:
         from hiralign.consistency import applies
 
-        self.consistency_check.setVisible(applies(task))
+        self.settings_form.setRowVisible(self.consistency_check, applies(task))
 
     def _describe_proxy(self) -> None:
         """The proxy box's tooltip says what ``auto`` means for the task chosen (as the run resolves it)."""
