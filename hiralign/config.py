@@ -160,8 +160,8 @@ class AdaptConfig:
             (:mod:`hiralign.consistency`; beyond the paper). No effect on other tasks. Measured
             on ``sr4`` (docs/benchmarks.md, "Session 11"): the adapted restoration KAIST
             44.45 → 45.08 dB, CAVE 32.36 → 32.47 dB (its proxies 43.53 → 44.55, 32.03 →
-            32.15), for 0.05 s a cube. Turn it off for captures that are not a clean bicubic
-            ×1/4 of the scene: their noise would be reproduced as a faint 4-pixel texture.
+            32.15), for 0.03 s a 256² cube. Turn it off for captures that are not a clean
+            bicubic ×1/4 of the scene: their noise comes back as grain on the 4-pixel grid.
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is

@@ -118,8 +118,8 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
             model's bands, before mapping back; at 1 the result is the proxy and the network
             is not run.
         consistent: project the result onto the cubes the checkpoint's task down-samples
-            exactly to ``cube`` (:mod:`hiralign.consistency`; ``sr4`` only, else no effect),
-            on the model's bands before mapping back.
+            exactly to ``cube`` (:mod:`hiralign.consistency`; ``sr4`` only, else no effect):
+            on ``cube``'s own bands when mapped back, else on the model's.
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
@@ -143,12 +143,12 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
                                 name=name)
     if 0 < fuse < 1:
         restored = blend(proxy(grid), restored, fuse, name=name)
-    if consistent:
-        from hiralign.consistency import consistent_cube
-
-        restored = consistent_cube(restored, grid, ckpt.task)
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
+    if consistent:  # against what the result is compared with: the cube itself once mapped back
+        from hiralign.consistency import consistent_cube
+
+        restored = consistent_cube(restored, cube if back and mapped else grid, ckpt.task)
     return restored
 
 

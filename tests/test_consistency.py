@@ -14,13 +14,14 @@ from hiralign.config import AdaptConfig
 from hiralign.consistency import consistent_cube, project_onto_observation
 from hiralign.cube import Cube
 from hiralign.degrade import degrade
+from hiralign.ensemble import ProxyConfig
 from hiralign.errors import ConfigError, InputError
 from hiralign.finetune import FinetuneConfig
 from hiralign.models import build_model
 from hiralign.models.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from hiralign.pipeline import Adaptation
 from hiralign.proxy import TileConfig
-from hiralign.restoration import CaptureRestorer, Recipe
+from hiralign.restoration import CaptureRestorer, Recipe, restore_capture
 from hiralign.runfolder import RunFolder
 
 BANDS = 4
@@ -160,3 +161,20 @@ def test_hiralign_restore_can_turn_the_projection_off_for_new_captures(sr4_run: 
     for folder, projected in ((tmp_path / "as-recorded", True), (tmp_path / "kept", False)):
         miss = np.abs(_shrink(io.load(folder / "low1.hdr").data) - target.data).max()
         assert (miss < 1e-4) if projected else (miss > 1e-2)
+
+
+def test_a_capture_on_other_bands_than_the_model_is_consistent_with_itself_not_with_the_model_grid(
+        sr4_run: dict) -> None:
+    # a fixed-band model resamples the capture onto its bands and the result back: the projection
+    # must hold against the capture the user has (a projection on the model grid does not survive the way back)
+    model, ckpt = load_checkpoint(sr4_run["source"])
+    wavelengths = np.linspace(470, 690, 6)
+    low = _shrink(np.concatenate([_scene(48, 48, 3), _scene(48, 48, 4)[..., :2]], axis=2))
+    capture = Cube(low, wavelengths=wavelengths, name="other-bands")
+    recipe = Recipe(task="sr4", proxy=ProxyConfig(source="model"), consistency=True)
+    from hiralign.stages import on_model_bands
+
+    assert on_model_bands(capture, model, ckpt)[1]  # resampled onto the model's 4 bands and back
+    restored = restore_capture(model, ckpt, capture, recipe, tiles=TileConfig(tile=32, overlap=8))
+    assert restored.shape == (48, 48, 6)
+    assert np.abs(_shrink(restored.data) - capture.data).max() < 1e-4
