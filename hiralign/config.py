@@ -154,14 +154,17 @@ class AdaptConfig:
             restores in one pass). 8 measured best of 1 / 2 / 4 / 8 on sr4 CAVE (the
             adapted network: 31.80 / 31.82 / 31.85 / 31.85 dB, SAM 4.34 / 4.30 / 4.28 /
             4.27°) at 2.2× the restore time (2.8 → 6.3 s for 3 scenes).
-        consistency: where the task's observation is a noise-free linear down-sampling of
-            the scene (``sr4``), project every up-scaled cube the run makes — the proxies and
-            ``restored/`` — onto the cubes that down-sample exactly to their target
-            (:mod:`hiralign.consistency`; beyond the paper). No effect on other tasks. Measured
-            on ``sr4`` (docs/benchmarks.md, "Session 11"): the adapted restoration KAIST
-            44.45 → 45.08 dB, CAVE 32.36 → 32.47 dB (its proxies 43.53 → 44.55, 32.03 →
-            32.15), for 0.03 s a 256² cube. Turn it off for captures that are not a clean
-            bicubic ×1/4 of the scene: their noise comes back as grain on the 4-pixel grid.
+        consistency: where the task's observation is noise-free, make every cube the run
+            makes — the proxies and ``restored/`` — agree with it exactly
+            (:mod:`hiralign.consistency`; beyond the paper): ``sr4`` projects onto the cubes
+            that down-sample exactly to their target; ``bandmiss`` and ``inpaint`` keep every
+            observed band or value as observed and restore only the missing ones. No effect
+            on other tasks. Measured on ``sr4`` (docs/benchmarks.md, "Session 11"): the
+            adapted restoration KAIST 44.45 → 45.08 dB, CAVE 32.36 → 32.47 dB (its proxies
+            43.53 → 44.55, 32.03 → 32.15), for 0.03 s a 256² cube; on ``bandmiss`` and
+            ``inpaint`` see "Session 12". Turn it off for captures that are not a clean
+            observation of the scene: an sr4 capture's noise comes back as grain on the
+            4-pixel grid, a noisy capture's observed values keep their noise.
         seed: the run's one seed: finetuning uses it, and target i draws its guides with
             seed + 7919·i (:func:`target_seed`).
         device: "auto", "cpu", "cuda" or "cuda:N"; a generator whose own device is

@@ -1,4 +1,4 @@
-"""Data consistency for noise-free down-sampling tasks (``sr4``; beyond the paper).
+"""Data consistency for noise-free observation tasks (``sr4``, ``bandmiss``, ``inpaint``; beyond the paper).
 
 An ``sr4`` observation is exactly y = A x: each band bicubic-shrunk ×1/4, A x = R x Cᵀ, with
 no noise (:func:`hiralign.degrade.downsampling_matrices`). A restoration x̂ that A does not
@@ -15,6 +15,14 @@ restoration 44.45 → 45.08 and 32.36 → 32.47 dB; 0.03 s per 256²×31 cube. I
 observation really is that degradation of the scene (a simulated ``sr4`` target); a noisy
 capture gets its noise back as grain on the 4-pixel grid (5.5 % RMS on a real IMEC capture), and
 :attr:`hiralign.config.AdaptConfig.consistency` turns it off.
+
+``bandmiss`` and ``inpaint`` observe part of the scene exactly and zero the rest (whole bands,
+single values). Their projection keeps what was observed: every band of ``bandmiss`` that is
+not all zero, every non-zero value of ``inpaint``, taken from the observation; the restoration
+fills only the rest. A scene value that happens to be 0 is read as missing and left to the
+restoration, so the set projected onto still holds the scene. Unlike ``sr4`` this does not
+survive resampling the bands (a resampled zero band is no longer zero): it is applied only
+against an observation on the restoration's own bands (:func:`survives_band_resampling`).
 """
 from __future__ import annotations
 
@@ -29,11 +37,35 @@ if TYPE_CHECKING:
     from hiralign.cube import Cube
 
 
+#: tasks whose observation keeps part of the scene exactly and zeroes the rest
+MASKING_TASKS: tuple[str, ...] = ("bandmiss", "inpaint")
+
+
 def applies(task: str) -> bool:
-    """Whether ``task``'s observation is a noise-free down-sampling that outputs can be projected onto (``sr4``)."""
+    """Whether ``task``'s observation is noise-free, so outputs can be projected onto it
+    (``sr4``, ``bandmiss``, ``inpaint``)."""
     from hiralign.degrade import downsampling_matrices
 
-    return downsampling_matrices(task, 4, 4) is not None
+    return task in MASKING_TASKS or downsampling_matrices(task, 4, 4) is not None
+
+
+def survives_band_resampling(task: str) -> bool:
+    """Whether a projection made on resampled bands still holds: True for ``sr4`` (spatial and
+    spectral interpolation commute), False for the masking tasks (which values are observed
+    is lost when bands are interpolated)."""
+    return task not in MASKING_TASKS
+
+
+def observed_mask(observed: np.ndarray, task: str) -> np.ndarray:
+    """Which values of an (H, W, B) ``bandmiss`` / ``inpaint`` observation were observed.
+
+    Returns:
+        bool array broadcastable to ``observed``: (1, 1, B) per band for ``bandmiss`` (a band
+        is missing when all of it is zero), (H, W, B) per value for ``inpaint``.
+    """
+    if task == "bandmiss":
+        return np.any(observed != 0, axis=(0, 1), keepdims=True)
+    return observed != 0
 
 
 @functools.lru_cache(maxsize=8)  # a 4096-pixel axis holds 32 MB: a few image sizes per session
@@ -62,9 +94,10 @@ def project_onto_observation(restored: np.ndarray, observed: np.ndarray, task: s
 
     Args:
         restored: (H, W, B) restoration (any scale: the projection is linear).
-        observed: (H/4, W/4, B) observation on the same bands and scale.
-        task: the degradation task; anything but a noise-free down-sampling (``sr4``) returns
-            ``restored`` unchanged.
+        observed: (H/4, W/4, B) ``sr4`` observation, or (H, W, B) ``bandmiss`` / ``inpaint``
+            observation, on the same bands and scale.
+        task: the degradation task; any task without a noise-free observation (:func:`applies`)
+            returns ``restored`` unchanged.
 
     Returns:
         (H, W, B) float32 array (``restored`` itself where the task has nothing to project).
@@ -74,6 +107,8 @@ def project_onto_observation(restored: np.ndarray, observed: np.ndarray, task: s
     """
     from hiralign.degrade import downsampling_matrices
 
+    if task in MASKING_TASKS:
+        return _keep_observed(restored, observed, task)
     matrices = downsampling_matrices(task, restored.shape[0], restored.shape[1])
     if matrices is None:
         return restored
@@ -86,6 +121,15 @@ def project_onto_observation(restored: np.ndarray, observed: np.ndarray, task: s
     data = np.asarray(restored, dtype=np.float32)
     residual = np.asarray(observed, dtype=np.float32) - _separable(data, rows, cols)
     return data + _separable(residual, _inverse(task, restored.shape[0]), _inverse(task, restored.shape[1]))
+
+
+def _keep_observed(restored: np.ndarray, observed: np.ndarray, task: str) -> np.ndarray:
+    """The masking tasks' projection: the observed values replace the restoration's."""
+    if observed.shape != restored.shape:
+        raise InputError(f"the {task} observation is {'×'.join(map(str, observed.shape))}, but the restoration is "
+                         f"{'×'.join(map(str, restored.shape))}: {task} keeps the size and the bands")
+    observed = np.asarray(observed, dtype=np.float32)
+    return np.where(observed_mask(observed, task), observed, np.asarray(restored, dtype=np.float32))
 
 
 def consistent_cube(restored: Cube, observed: Cube, task: str) -> Cube:

@@ -157,9 +157,12 @@ def pretrain(source: str | Path, out: str | Path, train_config: TrainConfig,
 def _initial_model(folder: Path, settings: PretrainSettings, task: str, bands: int) -> tuple[Any, dict[str, Any]]:
     """The network of checkpoint ``folder`` to continue from, and what provenance records of it.
 
+    A checkpoint of another task with the same scale is a warm start for this one.
+
     Raises:
-        ConfigError: its arch, args, task or band count is not the run's.
+        ConfigError: its arch, args, scale or band count is not the run's.
     """
+    from hiralign.degrade import scale_factor
     from hiralign.models.checkpoint import load_checkpoint, read_provenance
 
     model, ckpt = load_checkpoint(folder, "cpu")
@@ -169,14 +172,17 @@ def _initial_model(folder: Path, settings: PretrainSettings, task: str, bands: i
     if ckpt.arch != settings.arch or dict(ckpt.args) != dict(settings.args):
         problems.append(f"it is a {ckpt.arch} with args {dict(ckpt.args)}, the run asks for a {settings.arch} "
                         f"with {dict(settings.args)}")
-    if ckpt.task != task:
-        problems.append(f"it was trained for {ckpt.task}, not {task}")
+    # another task of the same scale is a warm start (a denoiser's features suit a masking task);
+    # another scale changes the network's up-sampler
+    if scale_factor(ckpt.task) != scale_factor(task):
+        problems.append(f"it was trained for {ckpt.task} (×{scale_factor(ckpt.task)}), "
+                        f"which does not up-scale as {task} (×{scale_factor(task)}) does")
     if not agnostic and ckpt.bands != bands:
         problems.append(f"it has {ckpt.bands} bands, the source set {bands}")
     if problems:
         raise ConfigError(f"cannot continue from {folder}: " + "; ".join(problems))
     previous = read_provenance(folder)
-    return model, {"folder": _display_path(folder), "kind": previous.get("kind"),
+    return model, {"folder": _display_path(folder), "kind": previous.get("kind"), "task": ckpt.task,
                    "steps": (previous.get("result") or {}).get("steps"),
                    "validation_psnr": (previous.get("metrics") or {}).get("validation_psnr"),
                    "provenance": previous}

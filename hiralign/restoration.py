@@ -48,9 +48,10 @@ class Recipe:
             restored by the network alone in one pass, as ``hiralign proxy`` does).
         source_model: the run's source checkpoint folder: a ``blend`` proxy mixes in *its*
             dihedral ensemble, as the run's proxies did (None: unknown).
-        consistency: project the restoration onto the cubes the task down-samples exactly to
-            the capture (:attr:`hiralign.config.AdaptConfig.consistency`; ``sr4`` only). False
-            for runs recorded before the setting existed, so they restore as they did.
+        consistency: make the restoration agree exactly with the capture
+            (:attr:`hiralign.config.AdaptConfig.consistency`; ``sr4``, ``bandmiss``,
+            ``inpaint``). As the run did: False for runs recorded before the setting existed,
+            and for ``bandmiss`` / ``inpaint`` runs recorded before those tasks had it.
     """
 
     task: str
@@ -84,7 +85,7 @@ class Recipe:
 
     @property
     def projects(self) -> bool:
-        """Whether the restoration is projected onto the observation (``sr4`` with consistency)."""
+        """Whether the restoration is made to agree with the observation (:mod:`hiralign.consistency`)."""
         from hiralign.consistency import applies
 
         return self.consistency and applies(self.task)
@@ -93,7 +94,7 @@ class Recipe:
         """One line for logs and the CLI's JSON: what the restoration is."""
         if self.classical is None:
             views = f" averaged over {self.transforms} dihedral views" if self.transforms > 1 else ""
-            projected = ", projected onto the cubes that down-sample exactly to the capture" if self.projects else ""
+            projected = f", {_PROJECTION_WORDS.get(self.task, _PROJECTION_WORDS['sr4'])}" if self.projects else ""
             return f"the network alone{views}{projected}"
         proxy = f"the {self.classical} denoiser"
         if self.proxy_needs_model:
@@ -151,7 +152,7 @@ class Recipe:
         return cls(task=task, proxy=config.proxy_for(scale), fuse=config.proxy_fusion(scale),
                    transforms=int(config.restore_transforms), noise=noise, adapted=True,
                    source_model=str(source) if source else None,
-                   consistency=config.consistency if "consistency" in settings else False)
+                   consistency=_recorded_consistency(provenance, settings, config))
 
     @classmethod
     def from_checkpoint(cls, folder: str | Path, ckpt: CheckpointConfig) -> Recipe:
@@ -406,3 +407,21 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
 
 __all__ = ["CaptureRestorer", "Recipe", "capture_clash", "capture_noise", "capture_scale", "proxy_model",
            "restore_capture", "restore_files", "result_paths"]
+
+
+#: how :meth:`Recipe.describe` words each task's consistency
+_PROJECTION_WORDS = {"sr4": "projected onto the cubes that down-sample exactly to the capture",
+                     "bandmiss": "the capture's observed bands kept as they are",
+                     "inpaint": "the capture's observed values kept as they are"}
+
+
+def _recorded_consistency(provenance: Mapping[str, Any], settings: Mapping[str, Any], config: Any) -> bool:
+    """Whether the run that made a checkpoint made its restorations agree with the observation."""
+    if isinstance(provenance.get("projected_onto_observation"), bool):
+        return provenance["projected_onto_observation"]
+    if "consistency" not in settings:  # recorded before the setting existed
+        return False
+    from hiralign.consistency import MASKING_TASKS
+
+    # recorded before the masking tasks had it: only sr4 was projected then
+    return bool(config.consistency) and config.task not in MASKING_TASKS

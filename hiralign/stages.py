@@ -117,9 +117,10 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
         fuse: the restore stage's fusion: ``fuse``·proxy + (1 − ``fuse``)·network on the
             model's bands, before mapping back; at 1 the result is the proxy and the network
             is not run.
-        consistent: project the result onto the cubes the checkpoint's task down-samples
-            exactly to ``cube`` (:mod:`hiralign.consistency`; ``sr4`` only, else no effect):
-            on ``cube``'s own bands when mapped back, else on the model's.
+        consistent: project the result onto the cubes the checkpoint's task maps exactly to
+            ``cube`` (:mod:`hiralign.consistency`; ``sr4``, ``bandmiss``, ``inpaint``, else no
+            effect): on ``cube``'s own bands when mapped back, else on the model's (``sr4``
+            only: the masking tasks' observed values do not survive resampled bands).
 
     Returns:
         (h·s, w·s, B') restored cube; B' is the model's band count unless ``back``.
@@ -146,9 +147,10 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
     if consistent:  # against what the result is compared with: the cube itself once mapped back
-        from hiralign.consistency import consistent_cube
+        from hiralign.consistency import consistent_cube, survives_band_resampling
 
-        restored = consistent_cube(restored, cube if back and mapped else grid, ckpt.task)
+        if back or not mapped or survives_band_resampling(ckpt.task):
+            restored = consistent_cube(restored, cube if back and mapped else grid, ckpt.task)
     return restored
 
 
@@ -298,8 +300,8 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
 
     Args:
         source: the resolved proxy config (:meth:`AdaptConfig.proxy_for`); None: the model.
-        consistent: project the proxy onto the cubes the task down-samples exactly to the
-            target (:attr:`AdaptConfig.consistency`; ``sr4`` only).
+        consistent: project the proxy onto the cubes the task maps exactly to the target
+            (:attr:`AdaptConfig.consistency`; ``sr4``, ``bandmiss``, ``inpaint``).
 
     Returns:
         (proxy cube, proxy RGB (H, W, 3) float32), both as the run folder holds them.
@@ -310,13 +312,13 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
         proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
                                progress=progress, name=name, consistent=consistent)
     else:
-        from hiralign.consistency import consistent_cube
+        from hiralign.consistency import consistent_cube, survives_band_resampling
         from hiralign.ensemble import make_proxy
 
-        grid, _ = on_model_bands(normalised(target, scale), model, ckpt)
+        grid, mapped = on_model_bands(normalised(target, scale), model, ckpt)
         proxy = make_proxy(grid, source, model=model, scale=ckpt.scale, tiles=tiles, device=device,
                            progress=progress, name=name, noise=None if scale is None else scale.train_noise)
-        if consistent:
+        if consistent and (not mapped or survives_band_resampling(ckpt.task)):
             proxy = consistent_cube(proxy, grid, ckpt.task)
     proxy.metadata.pop("intensity_scale", None)
     io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
@@ -456,11 +458,14 @@ def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
     ``noise`` (``sensor``: :attr:`RunScale.noise`, the captures' file scale) is recorded so that
     new captures of the sensor are restored as the run's were (:mod:`hiralign.restoration`).
     """
+    from hiralign.consistency import applies
     from hiralign.models.checkpoint import read_provenance
 
     folder = config.model_folder(cubes)
+    # what the run did, so new captures are restored alike even where a later version projects more tasks
     record = {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
-              "targets": [str(t) for t in targets]}
+              "targets": [str(t) for t in targets],
+              "projected_onto_observation": bool(config.consistency and applies(config.task))}
     if noise is not None:
         record["noise"] = noise.to_dict()
     return record

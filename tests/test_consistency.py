@@ -1,4 +1,4 @@
-"""sr4 data consistency: the projection itself, and what an sr4 run and its recipe do with it."""
+"""Data consistency (sr4, bandmiss, inpaint): the projections themselves, and what a run and its recipe do with them."""
 from __future__ import annotations
 
 import json
@@ -52,6 +52,27 @@ def test_the_projection_down_samples_exactly_to_the_observation_and_comes_closer
     assert np.abs(project_onto_observation(scene, observed, "sr4") - scene).max() < 1e-5
 
 
+@pytest.mark.parametrize("task", ["bandmiss", "inpaint"])
+def test_a_masking_task_keeps_every_observed_value_and_restores_only_the_missing_ones(task: str) -> None:
+    scene = _scene(24, 20, 5)
+    observed = degrade(torch.from_numpy(scene).permute(2, 0, 1)[None], task, 3)[0].permute(1, 2, 0).numpy()
+    missing = observed == 0
+    assert missing.any() and (~missing).any()
+    guess = scene + 0.05 * np.random.default_rng(2).standard_normal(scene.shape).astype(np.float32)
+    projected = project_onto_observation(guess, observed, task)
+    assert projected.dtype == np.float32
+    np.testing.assert_array_equal(projected[~missing], observed[~missing])  # observed: exactly as observed
+    np.testing.assert_array_equal(projected[missing], guess[missing])  # missing: the restoration's
+    assert np.linalg.norm(projected - scene) < np.linalg.norm(guess - scene)
+    if task == "bandmiss":  # a whole band is missing or observed, even where an observed value is 0
+        band_zero = observed.copy()
+        band_zero[0, 0, ~missing.all(axis=(0, 1))] = 0.0
+        kept = project_onto_observation(guess, band_zero, task)
+        assert np.all(kept[0, 0, ~missing.all(axis=(0, 1))] == 0.0)
+    with pytest.raises(InputError, match=rf"{task} observation is 24×20×4, but the restoration is 24×20×3"):
+        project_onto_observation(guess[..., :3], observed, task)
+
+
 def test_tasks_without_a_noise_free_down_sampling_are_left_unchanged() -> None:
     cube = Cube(_scene(16, 16, 2), name="noisy")
     for task in ("gaussian", "complex", "deblur", "sensor"):
@@ -79,6 +100,24 @@ def test_recipes_recorded_before_the_setting_restore_as_they_did() -> None:
     del settings["consistency"]
     old = Recipe.from_provenance({"kind": "hiralign-adapted", "settings": settings}, "sr4", 4)
     assert not old.consistency and "projected" not in old.describe()
+
+
+def test_masking_runs_recorded_before_those_tasks_had_consistency_restore_as_they_did() -> None:
+    from hiralign.stages import adapted_provenance
+
+    settings = AdaptConfig(task="bandmiss").to_dict()
+    before = Recipe.from_provenance({"kind": "hiralign-adapted", "settings": settings}, "bandmiss")
+    assert not before.consistency and not before.projects  # then only sr4 was projected
+    assert Recipe.from_provenance({"kind": "hiralign-adapted", "settings": AdaptConfig(task="sr4").to_dict()},
+                                  "sr4", 4).consistency
+    record = adapted_provenance(AdaptConfig(task="bandmiss", model="resources/models/gaussian"), [])
+    assert record["projected_onto_observation"] is True
+    now = Recipe.from_provenance({**record, "settings": settings}, "bandmiss")
+    assert now.projects and "observed bands kept" in now.describe()
+    off = adapted_provenance(AdaptConfig(task="inpaint", model="resources/models/gaussian", consistency=False), [])
+    assert off["projected_onto_observation"] is False
+    assert not adapted_provenance(AdaptConfig(task="gaussian", model="resources/models/gaussian"),
+                                  [])["projected_onto_observation"]
 
 
 def test_a_run_recorded_before_a_setting_existed_still_resumes(tmp_path: Path) -> None:
@@ -178,3 +217,39 @@ def test_a_capture_on_other_bands_than_the_model_is_consistent_with_itself_not_w
     restored = restore_capture(model, ckpt, capture, recipe, tiles=TileConfig(tile=32, overlap=8))
     assert restored.shape == (48, 48, 6)
     assert np.abs(_shrink(restored.data) - capture.data).max() < 1e-4
+
+
+def test_a_masking_task_is_kept_on_the_captures_own_bands_never_on_a_resampled_grid(tmp_path: Path) -> None:
+    # interpolating bands mixes a zero (missing) band with observed ones: nothing is exact on the model's grid
+    from hiralign.stages import on_model_bands, restore_target
+
+    torch.manual_seed(0)
+    model = build_model("compact", bands=BANDS, scale=1, features=8, depth=2)
+    ckpt = CheckpointConfig(arch="compact", task="bandmiss", bands=BANDS, scale=1,
+                            wavelengths=np.linspace(450, 700, BANDS), args={"features": 8, "depth": 2})
+    data = np.concatenate([_scene(32, 32, 6), _scene(32, 32, 7)[..., :2]], axis=2)
+    data[..., [1, 4]] = 0.0  # two missing bands
+    capture = Cube(data, wavelengths=np.linspace(470, 690, 6), name="six-bands")
+    assert on_model_bands(capture, model, ckpt)[1]
+    tiles = TileConfig(tile=32, overlap=8)
+    back = restore_target(model, ckpt, capture, tiles=tiles, device="cpu", back=True, consistent=True)
+    observed = [0, 2, 3, 5]
+    np.testing.assert_array_equal(back.data[..., observed], data[..., observed])
+    assert np.abs(back.data[..., [1, 4]]).max() > 0  # the missing bands are the network's
+    raw = restore_target(model, ckpt, capture, tiles=tiles, device="cpu", consistent=False)
+    grid = restore_target(model, ckpt, capture, tiles=tiles, device="cpu", consistent=True)
+    np.testing.assert_array_equal(grid.data, raw.data)  # a proxy on the model's grid is left as the network made it
+
+
+def test_hiralign_proxy_projects_as_adapts_stage_one_does(sr4_run: dict, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from hiralign.cli import main
+
+    target = io.load(sr4_run["targets"][0])
+    for flag, projected in (([], True), (["--no-consistency"], False)):
+        out = tmp_path / ("on" if projected else "off")
+        assert main(["proxy", str(sr4_run["targets"][0]), "--model", str(sr4_run["source"]), "--out", str(out),
+                     "--tile", "32", "--overlap", "8", *flag]) == 0
+        assert json.loads(capsys.readouterr().out)["proxies"][0]["projected_onto_observation"] is projected
+        miss = np.abs(_shrink(io.load(out / "low1.hdr").data) - target.data).max()
+        assert (miss < 1e-4) if projected else (miss > 1e-2)

@@ -211,10 +211,15 @@ def test_pretrain_continues_from_a_checkpoint_and_refuses_one_that_does_not_fit(
     assert prov["projector"] is None and prov["init"]["steps"] == 2
     assert prov["init"]["provenance"]["projector"]["rank"] == 4
     capsys.readouterr()
-    assert main(["pretrain", "--task", "complex", "--out", str(tmp_path / "third"), *common,
+    # another task of the same scale is a warm start, recorded as such
+    assert main(["pretrain", "--task", "inpaint", "--out", str(tmp_path / "warm"), *common, "--init", str(first)]) == 0
+    assert load_checkpoint(tmp_path / "warm")[1].task == "inpaint"
+    assert read_provenance(tmp_path / "warm")["init"]["task"] == "gaussian"
+    capsys.readouterr()
+    assert main(["pretrain", "--task", "sr4", "--out", str(tmp_path / "third"), *common,
                  "--init", str(first)]) == 2
     err = capsys.readouterr().err
-    assert "cannot continue from" in err and "trained for gaussian, not complex" in err
+    assert "cannot continue from" in err and "trained for gaussian (×1), which does not up-scale as sr4 (×4)" in err
     assert not (tmp_path / "third").exists()
 
 

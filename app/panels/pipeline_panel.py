@@ -104,7 +104,7 @@ class PipelinePanel(QWidget):
 
         self.task_box = QComboBox(toolTip="Degradation the target cubes suffer (the restoration task)")
         self.task_box.addItems(_tasks())
-        # sr4 only: proxies and restorations down-sample exactly to the targets (AdaptConfig.consistency)
+        # sr4, bandmiss, inpaint: proxies and restorations agree exactly with the targets (AdaptConfig.consistency)
         self.consistency_check = QCheckBox("match the observation", checked=field_default(AdaptConfig, "consistency"),
                                            toolTip=_tip(AdaptConfig, "consistency"))
         self.model_box = QComboBox(toolTip="Source-pretrained restorer Φ_src")

@@ -44,9 +44,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--restore-transforms", type=int, default=field_default(AdaptConfig, "restore_transforms"),
                         help=field_help(AdaptConfig, "restore_transforms"))
     parser.add_argument("--no-consistency", dest="consistency", action="store_false",
-                        help="sr4: keep the network's output as it is instead of projecting proxies and restorations "
-                             "onto the cubes that down-sample exactly to the targets (for captures that are not a "
-                             "bicubic ×1/4 of the scene; AdaptConfig.consistency)")
+                        help="sr4, bandmiss, inpaint: keep the network's output as it is instead of making proxies "
+                             "and restorations agree exactly with the targets (sr4: down-sample to them; bandmiss, "
+                             "inpaint: keep their observed bands or values); for captures that are not a clean "
+                             "observation of the scene (AdaptConfig.consistency)")
     parser.add_argument("--config", default=None,
                         help="JSON file with extra settings: {'warp': {...}, 'generator': {...}} "
                              "(field names of WarpConfig and of the generator's config)")

@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--resume", action="store_true", help="continue a cancelled run with the same settings")
     parser.add_argument("--init", default=None, metavar="CKPT",
                         help="start from this checkpoint's weights instead of a fresh network (continued "
-                             "pretraining: a longer schedule or a larger source set); its architecture and "
+                             "pretraining: a longer schedule or a larger source set; or a warm start from another "
+                             "task of the same scale, e.g. a denoiser for inpaint); its architecture and "
                              "arguments are used unless --arch/--arch-args are given")
     add_device(parser)
     parser.set_defaults(func=run)

@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", default=None, help="source checkpoint folder (default: shipped for --task)")
     parser.add_argument("--task", default=None, metavar="TASK",
                         help=f"task of the shipped model when --model is not given: {', '.join(ALL_TASK_NAMES)}")
+    parser.add_argument("--no-consistency", dest="consistency", action="store_false",
+                        help="sr4, bandmiss, inpaint: keep the network's output as it is instead of making each "
+                             "proxy agree exactly with its target, as hiralign adapt's stage 1 does (sr4: "
+                             "down-sample to it; bandmiss, inpaint: keep its observed bands or values)")
     add_tile_options(parser)
     add_device(parser)
     add_load_options(parser)
@@ -44,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hiralign import io
     from hiralign.config import default_model_folder
+    from hiralign.consistency import applies
     from hiralign.device import resolve_device
     from hiralign.errors import ConfigError, ModelError
     from hiralign.intensity import scale_for_task
@@ -79,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
             sub = SubProgress(progress, k / len(args.inputs), (k + 1) / len(args.inputs), f"{name}: ")
             # the stage function the pipeline and the GUI use, mapped back onto the target's bands
             restored = restore_target(model, ckpt, normalised(target, scale), tiles=tile_config(args), device=device,
-                                      progress=sub, name=name, back=True)
+                                      progress=sub, name=name, back=True, consistent=args.consistency)
             proxy = on_input_scale(restored, target, scale)
             io.save_rgb(np.clip(normalised(proxy, scale).pseudo_rgb(), 0, 1), out / f"{name}_rgb.png", bits=16)
             cube_path = io.save(proxy, out / f"{name}.hdr")
             written.append({"input": str(path), "proxy": str(cube_path), "rgb": str(out / f"{name}_rgb.png"),
                             "shape": list(proxy.shape), "model": str(folder), "task": ckpt.task,
-                            "intensity": scale.intensity.to_dict()})
+                            "intensity": scale.intensity.to_dict(),
+                            "projected_onto_observation": bool(args.consistency and applies(ckpt.task))})
     finally:
         progress.close()
     folders = sorted({w["model"] for w in written})

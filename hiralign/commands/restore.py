@@ -28,11 +28,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", required=True, help="adapted checkpoint folder (a run's checkpoint/)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--network-only", action="store_true",
-                        help="the network alone in one pass (what hiralign proxy --model does), not the recipe")
+                        help="the network alone in one pass (what hiralign proxy --model --no-consistency does), "
+                             "not the recipe")
     parser.add_argument("--no-consistency", dest="consistency", action="store_const", const=False, default=None,
-                        help="sr4 checkpoints adapted with consistency: keep the network's output instead of "
-                             "projecting it onto the cubes that down-sample exactly to each capture (for captures "
-                             "that are not a clean bicubic ×1/4 of the scene)")
+                        help="sr4, bandmiss and inpaint checkpoints adapted with consistency: keep the network's "
+                             "output instead of making it agree exactly with each capture (sr4: down-sample to it; "
+                             "bandmiss, inpaint: keep its observed bands or values); for captures that are not a "
+                             "clean observation of the scene")
     parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
                         help="sensor checkpoints: the captures' noise model (hiralign noise --out) instead of "
                              "the one the run recorded")
