@@ -106,10 +106,13 @@ def projected(outputs: list[Cube], observed: list[Cube], task: str) -> list[Cube
 
 def scores(model, observed: list[Cube], clean: list[Cube], scale: int, results: dict | None = None,
            row: str = "", task: str = "") -> dict:
-    """The network alone (one pass) on ``observed``; with ``results``, ``row + consistency`` is filled too (sr4)."""
+    """The network alone (one pass) on ``observed``; with ``results``, ``row + consistency`` is filled too
+    (sr4, bandmiss, inpaint: :func:`hiralign.consistency.applies`)."""
     start = time.perf_counter()
+    from hiralign.consistency import applies
+
     outputs = [restore_cube(model, o, scale=scale) for o in observed]
-    if results is not None and scale > 1:
+    if results is not None and applies(task):
         results[f"{row} + consistency"] = mean_scores(projected(outputs, observed, task), clean)
         results[f"{row} + consistency"]["wall_s"] = round(time.perf_counter() - start, 1)
     return mean_scores(outputs, clean)
@@ -297,7 +300,9 @@ def run_benchmark(task: str, set_name: str, finetune_config: FinetuneConfig, gen
     proxies_from = None
     if any(r not in ("source", "bm4d", "bicubic", "control", "upper-bound") for r in rows):
         start = time.perf_counter()
-        projects = consistency and ckpt.scale > 1
+        from hiralign.consistency import applies
+
+        projects = consistency and applies(task)
         proxies_from = prepare_proxies(work / ("proxies-consistent" if projects else "proxies"), observed, labels,
                                        task, model_dir, cache, device, consistency)
         results["labels_s"] = {"wall_s": round(time.perf_counter() - start, 1), "source": labels}

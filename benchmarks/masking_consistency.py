@@ -25,7 +25,6 @@ bands scores 100 on 70 % of them, so the table also gives PSNR and SAM over what
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -131,7 +130,7 @@ def run_rows(work: Path, task: str) -> dict[str, dict]:
 
 
 def table(results: dict) -> str:
-    lines = ["| task / set | row | PSNR (protocol) | PSNR missing | SAM | observed values kept (max error) | wall (s) |",
+    lines = ["| task / set | row | PSNR (protocol) | PSNR missing | SAM | observed kept (max error) | wall (s) |",
              "|---|---|---|---|---|---|---|"]
     for key, rows in results.items():
         for row, m in rows.items():
