@@ -107,11 +107,12 @@ def network_rows(task: str, set_name: str, model_dir: Path) -> dict[str, dict]:
         walls["interpolation"] += time.perf_counter() - start
         start = time.perf_counter()
         out = restore_target(model, ckpt, o, tiles=TileConfig(), device="cpu", back=True)
-        walls["source"] += time.perf_counter() - start
+        network_s = time.perf_counter() - start
+        walls["source"] += network_s
         rows["source"].append(missing_scores(out, c, o, task))
         start = time.perf_counter()
         kept = consistent_cube(out, o, task)
-        walls["source + consistency"] += walls["source"] / len(clean) + time.perf_counter() - start
+        walls["source + consistency"] += network_s + time.perf_counter() - start
         rows["source + consistency"].append(missing_scores(kept, c, o, task))
     return {row: {**mean_row(v), "per_image_psnr_missing": [r["psnr_missing"] for r in v],
                   "wall_s": round(walls[row], 1)} for row, v in rows.items()}
@@ -145,7 +146,8 @@ def main() -> None:
                         help="source checkpoint of a masking task (none ships)")
     parser.add_argument("--sets", nargs="+", default=["kaist"], choices=["kaist", "cave"])
     parser.add_argument("--runs", nargs="*", default=[], metavar="WORK",
-                        help="adaptation.py task-set folders (named TASK-SET) whose rows' restored/ to rescore")
+                        help="adaptation.py task-set folders (TASK-SET, or its labels-* folder) whose rows' restored/ "
+                             "to rescore")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench-out/masking"))
     args = parser.parse_args()
@@ -158,9 +160,9 @@ def main() -> None:
         for set_name in args.sets:
             results[f"{task} / {set_name}"] = network_rows(task, set_name, Path(folder))
             print(f"{task} / {set_name}: done", flush=True)
-    for work in map(Path, args.runs):
-        task = work.name.split("-")[0]
-        results[f"{work.name} (runs)"] = run_rows(work, task)
+    for work in map(Path, args.runs):  # WORK or a labels-* folder under it
+        named = next(f for f in (work, *work.parents) if f.name.split("-")[0] in ("bandmiss", "inpaint"))
+        results[f"{work} (runs)"] = run_rows(work, named.name.split("-")[0])
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "results.json", {"command": " ".join(sys.argv), "results": results})
     print(table(results))

@@ -192,15 +192,17 @@ def test_the_proxy_source_is_a_setting_of_the_panel_read_from_its_dataclass(qtbo
     assert "ensemble" in panel.budget_note.text() and "Training tab" in panel.budget_note.toolTip()
 
 
-def test_the_sr4_consistency_is_a_checkbox_shown_for_sr4_only_and_exported(qtbot, window, tmp_path, monkeypatch):
+def test_the_consistency_is_a_checkbox_shown_for_noise_free_tasks_only_and_exported(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
     from hiralign.cli import build_parser
     from hiralign.commands.adapt import adapt_config
     from hiralign.config import AdaptConfig, field_help
     from hiralign.launch import adapt_arguments
 
     panel = window.pipeline
-    panel.task_box.setCurrentText("gaussian")
-    assert panel.consistency_check.isHidden()
+    for task, shown in (("gaussian", False), ("deblur", False), ("inpaint", True), ("bandmiss", True)):
+        panel.task_box.setCurrentText(task)
+        assert panel.consistency_check.isHidden() is not shown, task
     panel.task_box.setCurrentText("sr4")
     assert not panel.consistency_check.isHidden() and panel.consistency_check.isChecked()
     assert panel.config().consistency and panel.consistency_check.toolTip().startswith(
