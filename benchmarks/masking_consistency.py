@@ -55,11 +55,11 @@ def interpolated(observed: Cube, task: str) -> Cube:
     if task == "bandmiss":
         wavelengths = np.asarray(observed.wavelengths_or_default(), dtype=np.float64)
         seen = known[0, 0]
-        for band in np.flatnonzero(~seen):  # np.interp holds the end values beyond the observed range
+        for band in np.flatnonzero(~seen):  # every pixel at once, one missing band at a time
             left = np.flatnonzero(seen & (wavelengths <= wavelengths[band]))
             right = np.flatnonzero(seen & (wavelengths >= wavelengths[band]))
-            if not left.size or not right.size:
-                out[..., band] = data[..., (left if left.size else right)[-1 if left.size else 0]]
+            if not left.size or not right.size:  # beyond the observed range: the nearest observed band
+                out[..., band] = data[..., left[-1] if left.size else right[0]]
                 continue
             lo, hi = left[-1], right[0]
             t = (wavelengths[band] - wavelengths[lo]) / (wavelengths[hi] - wavelengths[lo])

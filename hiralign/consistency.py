@@ -132,7 +132,14 @@ def _keep_observed(restored: np.ndarray, observed: np.ndarray, task: str) -> np.
     return np.where(observed_mask(observed, task), observed, np.asarray(restored, dtype=np.float32))
 
 
-def consistent_cube(restored: Cube, observed: Cube, task: str) -> Cube:
-    """:func:`project_onto_observation` of two cubes; ``restored`` itself where nothing is projected."""
+def consistent_cube(restored: Cube, observed: Cube, task: str, *, resampled: bool = False) -> Cube:
+    """:func:`project_onto_observation` of two cubes; ``restored`` itself where nothing is projected.
+
+    Args:
+        resampled: ``observed`` is the capture resampled onto other bands (a fixed-band model's
+            grid): the masking tasks then have nothing exact to keep and ``restored`` is returned.
+    """
+    if resampled and not survives_band_resampling(task):
+        return restored
     data = project_onto_observation(restored.data, observed.data, task)
     return restored if data is restored.data else restored.with_data(data)

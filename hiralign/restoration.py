@@ -94,7 +94,7 @@ class Recipe:
         """One line for logs and the CLI's JSON: what the restoration is."""
         if self.classical is None:
             views = f" averaged over {self.transforms} dihedral views" if self.transforms > 1 else ""
-            projected = f", {_PROJECTION_WORDS.get(self.task, _PROJECTION_WORDS['sr4'])}" if self.projects else ""
+            projected = f", {_PROJECTION_WORDS[self.task]}" if self.projects else ""
             return f"the network alone{views}{projected}"
         proxy = f"the {self.classical} denoiser"
         if self.proxy_needs_model:
@@ -405,10 +405,6 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
             "noise": None if restorer.noise is None else restorer.noise.to_dict(), "restored": written}
 
 
-__all__ = ["CaptureRestorer", "Recipe", "capture_clash", "capture_noise", "capture_scale", "proxy_model",
-           "restore_capture", "restore_files", "result_paths"]
-
-
 #: how :meth:`Recipe.describe` words each task's consistency
 _PROJECTION_WORDS = {"sr4": "projected onto the cubes that down-sample exactly to the capture",
                      "bandmiss": "the capture's observed bands kept as they are",
@@ -425,3 +421,8 @@ def _recorded_consistency(provenance: Mapping[str, Any], settings: Mapping[str, 
 
     # recorded before the masking tasks had it: only sr4 was projected then
     return bool(config.consistency) and config.task not in MASKING_TASKS
+
+
+__all__ = ["CaptureRestorer", "Recipe", "capture_clash", "capture_noise", "capture_scale", "proxy_model",
+           "restore_capture", "restore_files", "result_paths"]
+

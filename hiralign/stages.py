@@ -147,10 +147,10 @@ def restore_target(model: nn.Module, ckpt: CheckpointConfig, cube: Cube, *, tile
     if back and mapped:
         restored = resample_bands(restored, cube.wavelengths_or_default())
     if consistent:  # against what the result is compared with: the cube itself once mapped back
-        from hiralign.consistency import consistent_cube, survives_band_resampling
+        from hiralign.consistency import consistent_cube
 
-        if back or not mapped or survives_band_resampling(ckpt.task):
-            restored = consistent_cube(restored, cube if back and mapped else grid, ckpt.task)
+        restored = (consistent_cube(restored, cube, ckpt.task) if back and mapped
+                    else consistent_cube(restored, grid, ckpt.task, resampled=mapped))
     return restored
 
 
@@ -312,14 +312,14 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
         proxy = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
                                progress=progress, name=name, consistent=consistent)
     else:
-        from hiralign.consistency import consistent_cube, survives_band_resampling
+        from hiralign.consistency import consistent_cube
         from hiralign.ensemble import make_proxy
 
         grid, mapped = on_model_bands(normalised(target, scale), model, ckpt)
         proxy = make_proxy(grid, source, model=model, scale=ckpt.scale, tiles=tiles, device=device,
                            progress=progress, name=name, noise=None if scale is None else scale.train_noise)
-        if consistent and (not mapped or survives_band_resampling(ckpt.task)):
-            proxy = consistent_cube(proxy, grid, ckpt.task)
+        if consistent:
+            proxy = consistent_cube(proxy, grid, ckpt.task, resampled=mapped)
     proxy.metadata.pop("intensity_scale", None)
     io.save_rgb(proxy_rgb(proxy), run.proxy_rgb(name), bits=16)
     io.save(proxy, run.proxy(name))
