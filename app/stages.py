@@ -162,7 +162,7 @@ def run_finetune(job: StageRun, proxies: Sequence[Cube], synthesized: Sequence[C
     device = job.device
     model, ckpt = stages.load_source(job.config, device, job.targets)
     start = time.perf_counter()
-    provenance = stages.adapted_provenance(job.config, job.sources, job.targets, scale.noise)
+    provenance = stages.adapted_provenance(job.config, job.sources, job.targets, scale.noise, ckpt.scale)
     result = stages.finetune_bundle(model, ckpt, job.config, proxies, synthesized, run=job.run, provenance=provenance,
                                     device=device, progress=progress, resume=False, noise=scale.train_noise)
     return {"checkpoint": job.run.checkpoint, "losses": [(i + 1, float(v)) for i, v in enumerate(result.losses)],

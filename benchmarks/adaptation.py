@@ -133,7 +133,7 @@ def prepare_proxies(folder: Path, observed: list[Cube], source: str, task: str, 
         classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if config.needs_bm4d else None
         grid = to_model_grid(o, ckpt, model)
         proxy = make_proxy(grid, config, model=model, scale=ckpt.scale, device=device, classical=classical,
-                           name=o.name)
+                           name=o.name, task=task, own_bands=o)
         if consistency:
             proxy = consistent_cube(proxy, grid, task)
         io.save_rgb(np.clip(proxy.pseudo_rgb(), 0, 1), folder / f"{o.name}_rgb.png", bits=16)
@@ -432,8 +432,8 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ASKABLE), choices=ASKABLE)
     parser.add_argument("--steps", type=int, default=FinetuneConfig().steps)
     parser.add_argument("--generator", default="patchnn")
-    parser.add_argument("--labels", default="auto", choices=("auto", "model", "ensemble", "subspace", "bm4d", "blend",
-                                                             "blend-subspace", "blend-bm4d"),
+    parser.add_argument("--labels", default="auto", choices=("auto", "model", "ensemble", "subspace", "bm4d",
+                                                             "interpolate", "blend", "blend-subspace", "blend-bm4d"),
                         help="where every finetuned row's proxies come from (hiralign.ensemble; auto: "
                              "hiralign adapt's default for the task)")
     parser.add_argument("--fuse-proxies", type=float, default=AdaptConfig.__dataclass_fields__["fuse_proxies"].default,

@@ -154,7 +154,7 @@ def proxy_labels(task: str, set_name: str, sources: list[str], model_dir: Path, 
             config = proxy_config(source, transforms=transforms, blend_weight=blend_weight)
             classical = to_model_grid(bm4d_cached(o, cache)[0], ckpt, model) if config.needs_bm4d else None
             proxy = make_proxy(grid, config, model=model, scale=ckpt.scale, device=device, classical=classical,
-                               name=c.name)
+                               name=c.name, task=task, own_bands=o)
             made.append(proxy)
             scored = resample_bands(proxy, c.wavelengths) if proxy.n_bands != c.n_bands or (
                 c.wavelengths is not None and not np.allclose(proxy.wavelengths_or_default(), c.wavelengths)) else proxy

@@ -8,7 +8,11 @@ network. Scores, against the clean scenes of each set (seed-0 degradations, as a
                          spectrum linearly interpolated over wavelength from its observed bands
                          (nearest observed band beyond the ends); ``inpaint`` each band linearly
                          interpolated over the image from its observed values (Delaunay,
-                         scipy.interpolate.griddata; nearest value outside their hull)
+                         scipy.interpolate; nearest value outside their hull):
+                         hiralign.completion without its subspace step
+  interpolate (+ subspace)  the proxy source ``interpolate`` (what ``auto`` takes for these
+                         tasks): the interpolation refined by hard-impute onto the spectra's
+                         rank-4 subspace (hiralign.completion)
   source                 the network alone, one pass
   source + consistency   the same output with the observed values put back
 
@@ -25,6 +29,7 @@ bands scores 100 on 70 % of them, so the table also gives PSNR and SAM over what
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -39,44 +44,19 @@ from labels import observe_set  # noqa: E402
 
 from hiralign import io  # noqa: E402
 from hiralign.atomic import write_json  # noqa: E402
+from hiralign.completion import CompletionConfig, complete_cube  # noqa: E402
 from hiralign.consistency import consistent_cube, observed_mask  # noqa: E402
 from hiralign.cube import Cube  # noqa: E402
 from hiralign.evaluate import score_cube  # noqa: E402
 from hiralign.models.checkpoint import load_checkpoint  # noqa: E402
 from hiralign.proxy import TileConfig  # noqa: E402
+from hiralign.restoration import Recipe, restore_capture  # noqa: E402
 from hiralign.stages import restore_target  # noqa: E402
 
 
-def interpolated(observed: Cube, task: str) -> Cube:
-    """The training-free baseline: the missing values interpolated from the observed ones."""
-    data = observed.data.astype(np.float32)
-    known = np.broadcast_to(observed_mask(data, task), data.shape)
-    out = data.copy()
-    if task == "bandmiss":
-        wavelengths = np.asarray(observed.wavelengths_or_default(), dtype=np.float64)
-        seen = known[0, 0]
-        for band in np.flatnonzero(~seen):  # every pixel at once, one missing band at a time
-            left = np.flatnonzero(seen & (wavelengths <= wavelengths[band]))
-            right = np.flatnonzero(seen & (wavelengths >= wavelengths[band]))
-            if not left.size or not right.size:  # beyond the observed range: the nearest observed band
-                out[..., band] = data[..., left[-1] if left.size else right[0]]
-                continue
-            lo, hi = left[-1], right[0]
-            t = (wavelengths[band] - wavelengths[lo]) / (wavelengths[hi] - wavelengths[lo])
-            out[..., band] = (1 - t) * data[..., lo] + t * data[..., hi]
-        return observed.with_data(out)
-    from scipy.interpolate import griddata
-
-    rows, cols = np.mgrid[:data.shape[0], :data.shape[1]]
-    grid = (rows, cols)
-    for band in range(data.shape[2]):
-        mask = known[..., band]
-        points = np.column_stack([rows[mask], cols[mask]])
-        values = data[..., band][mask]
-        linear = griddata(points, values, grid, method="linear")
-        nearest = griddata(points, values, grid, method="nearest")
-        out[..., band] = np.where(np.isnan(linear), nearest, linear)
-    return observed.with_data(out)
+def interpolated(observed: Cube, task: str, iterations: int = 0) -> Cube:
+    """The training-free rows: :func:`hiralign.completion.complete_cube` (0 rounds: interpolation alone)."""
+    return complete_cube(observed, CompletionConfig(iterations=iterations), task=task)
 
 
 def missing_scores(restored: Cube, clean: Cube, observed: Cube, task: str) -> dict[str, float]:
@@ -99,12 +79,14 @@ def network_rows(task: str, set_name: str, model_dir: Path) -> dict[str, dict]:
     model, ckpt = load_checkpoint(model_dir, "cpu")
     if ckpt.task != task:
         raise SystemExit(f"{model_dir} restores {ckpt.task}, not {task}")
-    rows: dict[str, list] = {"interpolation": [], "source": [], "source + consistency": []}
+    rows: dict[str, list] = {"interpolation": [], "interpolate (+ subspace)": [], "source": [],
+                             "source + consistency": []}
     walls = dict.fromkeys(rows, 0.0)
     for c, o in zip(clean, observed):
-        start = time.perf_counter()
-        rows["interpolation"].append(missing_scores(interpolated(o, task), c, o, task))
-        walls["interpolation"] += time.perf_counter() - start
+        for row, rounds in (("interpolation", 0), ("interpolate (+ subspace)", CompletionConfig().iterations)):
+            start = time.perf_counter()
+            rows[row].append(missing_scores(interpolated(o, task, rounds), c, o, task))
+            walls[row] += time.perf_counter() - start
         start = time.perf_counter()
         out = restore_target(model, ckpt, o, tiles=TileConfig(), device="cpu", back=True)
         network_s = time.perf_counter() - start
@@ -119,7 +101,8 @@ def network_rows(task: str, set_name: str, model_dir: Path) -> dict[str, dict]:
 
 
 def run_rows(work: Path, task: str) -> dict[str, dict]:
-    """Rescore the ``restored/`` of adaptation.py's run folders under ``work``."""
+    """Rescore the ``restored/`` of adaptation.py's run folders under ``work``, and their exported
+    networks alone (``hiralign restore --network-only``, with and without the kept values)."""
     observed = {p.stem: io.load(p) for p in sorted((work / "observed").glob("*.hdr"))}
     clean = {p.stem: io.load(p) for p in sorted((work / "clean").glob("*.hdr"))}
     out = {}
@@ -127,6 +110,14 @@ def run_rows(work: Path, task: str) -> dict[str, dict]:
         scores = [missing_scores(io.load(work / row / "restored" / f"{n}.hdr"), clean[n], observed[n], task)
                   for n in observed]
         out[row] = mean_row(scores)
+        if not (work / row / "checkpoint" / "config.json").is_file():
+            continue
+        model, ckpt = load_checkpoint(work / row / "checkpoint", "cpu")
+        for kept in (False, True):
+            recipe = dataclasses.replace(Recipe.network_only(task), consistency=kept)
+            made = [restore_capture(model, ckpt, o, recipe, tiles=TileConfig()) for o in observed.values()]
+            out[f"{row}: exported network{' + consistency' if kept else ''}"] = mean_row(
+                [missing_scores(m, clean[n], observed[n], task) for m, n in zip(made, observed)])
     return out
 
 

@@ -1,12 +1,14 @@
-"""``inpaint`` on a real IMEC capture, with and without the observed values kept, for the eye (session 12).
+"""``inpaint`` on a real IMEC capture: the network, kept values, and the ``interpolate`` completion, for the eye.
 
 A crop of ``../shared/data/envi/VIS_leaves_FD1_FN0_original.hdr`` (16 bands, raw sensor noise),
 divided by its maximum, is the reference; ``inpaint`` zeroes 90 % of its values (seed 0). The
 warm-started 31-band ``inpaint`` network (``.tmp/models/inpaint-800``, docs/benchmarks.md
 session 12) restores it through :func:`hiralign.restoration.restore_capture` (what ``hiralign
 restore`` runs; the 16 bands are resampled onto the model's and back, so the values are kept on
-the capture's own bands), once as it is and once with the observed values kept; beside them the
-per-band interpolation of ``benchmarks/masking_consistency.py``. Prints PSNR (peak = the
+the capture's own bands), once as it is and once with the observed values kept (session 12); beside
+them the per-band interpolation and what ``hiralign restore`` makes with ``auto``'s proxy source
+for this task since session 13, ``interpolate`` (the interpolation refined on the spectra's
+subspace, :mod:`hiralign.completion`, through the same ``restore_capture``). Prints PSNR (peak = the
 reference's maximum, PROTOCOL.md's real-sensor rule) and SAM against the capture. Usage::
 
     python benchmarks/masking_look.py --model .tmp/models/inpaint-800 --out docs/figures/inpaint_real_imec.png
@@ -63,6 +65,10 @@ def main() -> None:
             outputs["network + kept values" if kept else "network"] = restore_capture(
                 model, ckpt, observed, recipe, tiles=TileConfig())
     outputs["interpolation"] = interpolated(observed, "inpaint")
+    completion = Recipe(task="inpaint", proxy=ProxyConfig(source="interpolate"), fuse=1.0, consistency=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outputs["interpolate (auto)"] = restore_capture(model, ckpt, observed, completion, tiles=TileConfig())
     titles = [(reference, "real IMEC capture (reference)"), (observed, "inpaint: 90 % zeroed")]
     for label, cube in outputs.items():
         s = score_cube(cube, reference)
@@ -72,7 +78,7 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
     widget = pg.GraphicsLayoutWidget()
-    widget.resize(1500, 360)
+    widget.resize(1800, 340)
     for c, (cube, title) in enumerate(titles):
         plot = widget.addPlot(row=0, col=c, title=f"<span style='font-size:9pt'>{title}</span>")
         plot.hideAxis("left"), plot.hideAxis("bottom")

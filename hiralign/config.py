@@ -130,10 +130,11 @@ class AdaptConfig:
         tiles: tiled inference settings for proxies and restoration.
         proxy: where the stage-1 proxies come from (the source model, its dihedral
             ensemble, the subspace denoiser, BM4D, or a blend; ``auto``: the subspace
-            denoiser for gaussian and complex, its blend with the model for sensor, else
-            the model; :func:`hiralign.ensemble.resolve_source`).
+            denoiser for gaussian and complex, its blend with the model for sensor,
+            interpolate (the observed values completed, :mod:`hiralign.completion`) for
+            bandmiss and inpaint, else the model's ensemble; :func:`hiralign.ensemble.resolve_source`).
         fuse_proxies: weight of the run's proxies in the final restoration where they come
-            from a classical denoiser (proxy source subspace, bm4d or blend); the adapted
+            from a classical restorer (proxy source subspace, bm4d, interpolate or blend); the adapted
             network gets the rest. 0 is the paper (the network alone). With the denoiser's
             Wiener stage (session 5) the 400-step compact networks no longer add to its
             proxies. Measured 1 / 0.9 / 0.75 (docs/benchmarks.md, "Session 5"): simulated
@@ -246,7 +247,7 @@ class AdaptConfig:
     def network_in_restoration(self, scale: int = 1) -> bool:
         """Whether any tiled network output reaches ``restored/``: False only when the
         restoration is the proxies alone (fuse weight 1) and they are a classical restorer's
-        without the model (``subspace``, ``subspace-bm3d``, ``bm4d``), i.e. one untiled pass."""
+        without the model (``subspace``, ``subspace-bm3d``, ``bm4d``, ``interpolate``), i.e. one untiled pass."""
         proxy = self.proxy_for(scale)
         return not (self.proxy_fusion(scale) >= 1.0 and not proxy.needs_model)
 

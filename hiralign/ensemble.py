@@ -18,11 +18,16 @@ upper bound is several dB ahead). The ways to shrink E, each measured by
   time; a cube with outliers (``complex``) keeps NLM + Wiener.
 - ``bm4d``: BM4D (``pip install bm4d``, free for non-commercial use; an optional
   ``[bench]`` extra, never a runtime dependency) with a blind per-band noise level.
+- ``interpolate``: the masking tasks' training-free completion (:mod:`hiralign.completion`):
+  the zeros of a ``bandmiss`` / ``inpaint`` observation filled from its observed values
+  (spatial interpolation, the spectra's low-rank subspace, interpolation over wavelength);
+  the observed values are kept exactly. It restores nothing else (a cube without zeros comes
+  back as it is).
 - ``blend``: the weighted mean of the ensemble and the ``classical`` restorer (subspace or
   bm4d): their errors come from unrelated methods.
-- ``auto`` (the default of ``hiralign adapt``): ``subspace`` for ``gaussian``, ``blend`` of
-  the model's ensemble with it for ``sensor`` (whose shipped model is about as good as the
-  denoiser), else ``model``. :func:`resolve_source`
+- ``auto`` (the default of ``hiralign adapt``): ``subspace`` for ``gaussian`` and ``complex``,
+  ``blend`` of the model's ensemble with it for ``sensor`` (whose shipped model is about as good
+  as the denoiser), ``interpolate`` for ``bandmiss`` and ``inpaint``, else ``ensemble``. :func:`resolve_source`
   decides; the run records what it resolved to.
 
 Both classical restorers model white Gaussian noise only; for the ``sensor`` task they run
@@ -50,14 +55,19 @@ if TYPE_CHECKING:
     from hiralign.noise import NoiseModel
 
 #: Where stage-1 proxies come from (see the module docstring).
-PROXY_SOURCES: tuple[str, ...] = ("auto", "model", "ensemble", "subspace", "subspace-bm3d", "bm4d", "blend")
+PROXY_SOURCES: tuple[str, ...] = ("auto", "model", "ensemble", "subspace", "subspace-bm3d", "bm4d", "interpolate",
+                                  "blend")
 
 #: The classical (training-free) restorers a proxy can come from or be blended with.
-CLASSICAL: tuple[str, ...] = ("subspace", "subspace-bm3d", "bm4d")
+CLASSICAL: tuple[str, ...] = ("subspace", "subspace-bm3d", "bm4d", "interpolate")
 
 #: Tasks whose degradation the subspace denoiser models (where ``auto`` takes classical proxies):
 #: noise, and (its robust fit, :mod:`hiralign.outliers`) the stripes, dead lines and impulses of ``complex``.
 CLASSICAL_TASKS: tuple[str, ...] = ("gaussian", "complex", "sensor")
+
+#: Tasks that zero what they did not observe, where ``auto`` takes ``interpolate`` proxies
+#: (the same tuple as :data:`hiralign.consistency.MASKING_TASKS`).
+COMPLETION_TASKS: tuple[str, ...] = ("bandmiss", "inpaint")
 
 #: The 8 dihedral transforms as (quarter turns, mirror left-right first).
 DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, m) for m in (False, True) for k in range(4))
@@ -71,10 +81,12 @@ class ProxyConfig:
     Attributes:
         source: model (the source restorer), ensemble (its 8 dihedral views averaged),
             subspace (the built-in training-free denoiser), subspace-bm3d (it with BM3D on the
-            eigen-images, optional package), bm4d (BM4D, optional package),
+            eigen-images, optional package), bm4d (BM4D, optional package), interpolate
+            (the zeros of a bandmiss / inpaint observation filled from its observed values),
             blend (ensemble and the classical restorer mixed), or auto: subspace for
-            gaussian and complex, blend for sensor, else ensemble.
-        classical: the restorer blend mixes in: subspace, subspace-bm3d or bm4d.
+            gaussian and complex, blend for sensor, interpolate for bandmiss and inpaint,
+            else ensemble.
+        classical: the restorer blend mixes in: subspace, subspace-bm3d, bm4d or interpolate.
         transforms: dihedral transforms averaged by ``ensemble`` and ``blend`` (1–8; the
             first n of :data:`DIHEDRAL`: 4 = quarter turns only, 8 = all).
         blend_weight: weight of the model (ensemble) proxy in ``blend``; the classical
@@ -131,16 +143,21 @@ def resolve_source(source: str, task: str, scale: int = 1) -> str:
     """The concrete proxy source ``source`` stands for on ``task`` at spatial ``scale``.
 
     ``auto`` → ``subspace`` for ``gaussian`` and ``complex`` and ``blend`` (the model's
-    ensemble with the subspace denoiser) for ``sensor``, at scale 1; else ``ensemble`` (the
-    model's 8 dihedral views averaged): the classical restorers model noise (and the subspace
-    denoiser stuck values, dead lines and stripes), so they cannot help super-resolution,
-    deblurring or inpainting, and every task's degradation is symmetric under flips and
-    quarter turns. The ensemble's labels are better than one pass (sr4 CAVE, the shipped
+    ensemble with the subspace denoiser) for ``sensor``, at scale 1; ``interpolate`` for
+    ``bandmiss`` and ``inpaint`` (seed-0 KAIST / CAVE, PSNR over the missing values: inpaint
+    41.06 / 33.37 dB against the 800-step network's 26.53 / 27.57, bandmiss 30.93 / 40.99
+    against 29.52 / 31.30; docs/benchmarks.md, "Session 13"); else ``ensemble`` (the
+    model's 8 dihedral views averaged): the denoisers model noise (and the subspace
+    denoiser stuck values, dead lines and stripes), so they cannot help super-resolution
+    or deblurring, and every task's degradation is symmetric under flips and quarter turns.
+    The ensemble's labels are better than one pass (sr4 CAVE, the shipped
     model: 31.53 vs 31.35 dB, SAM 4.73 vs 4.88°) at 8× the proxy time (seconds). Any other
     source is returned unchanged.
     """
     if source != "auto":
         return source
+    if task in COMPLETION_TASKS and scale == 1:
+        return "interpolate"
     if task not in CLASSICAL_TASKS or scale != 1:
         return "ensemble"
     # the shipped sensor model is about as good as the denoiser on 16-band captures and its errors
@@ -258,7 +275,7 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
                model: torch.nn.Module | None = None, scale: int = 1, tiles: TileConfig = TileConfig(),
                device: torch.device | str | None = None,
                progress: Progress | None = None, classical: Cube | None = None, name: str | None = None,
-               noise: NoiseModel | None = None) -> Cube:
+               noise: NoiseModel | None = None, task: str | None = None, own_bands: Cube | None = None) -> Cube:
     """One stage-1 proxy of a degraded cube from the configured source.
 
     Args:
@@ -266,13 +283,17 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
         config: the proxy source and its settings; ``auto`` must be resolved first
             (:meth:`ProxyConfig.resolved`).
         model: the source restorer (needed unless the source is classical alone).
-        scale: the model's spatial up-scaling; a classical source only denoises (scale 1).
+        scale: the model's spatial up-scaling; a classical source keeps the size (scale 1).
         tiles, device, progress: as :func:`ensemble_restore`.
         classical: a precomputed classical restoration of ``cube`` (skips the restorer;
             BM4D costs minutes per cube, so callers cache it).
         name: the proxy's name.
         noise: the cube's Poisson–Gaussian noise model (``sensor``): the classical
             restorer then runs on the stabilised cube (:func:`stabilise`); None: a blind σ per band.
+        task: the degradation task (``interpolate`` reads which values are missing by it).
+        own_bands: ``cube`` before it was resampled onto the model's bands (None: it was not).
+            ``interpolate`` completes it there, where its zeros are the observation's, and the
+            completion is resampled onto ``cube``'s wavelengths.
 
     Returns:
         The (H·scale, W·scale, B) proxy.
@@ -286,7 +307,8 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
     if config.needs_model and model is None:
         raise ConfigError(f"proxy source {config.source!r} needs the source model")
     if config.restorer and scale != 1:
-        raise ConfigError(f"proxy source {config.source!r} only denoises; it cannot serve a ×{scale} task")
+        raise ConfigError(f"proxy source {config.source!r} keeps the observation's size; "
+                          f"it cannot serve a ×{scale} task")
     transforms = 1 if config.source == "model" else config.transforms
     learned = None
     if config.needs_model:
@@ -297,17 +319,28 @@ def make_proxy(cube: Cube, config: ProxyConfig = ProxyConfig(source="model"), *,
         return learned
     if noise is not None and noise.n_bands != cube.n_bands:
         noise = None  # resampled onto the model's bands: the capture's per-band model no longer applies
-    classic = classical if classical is not None else classical_restore(cube, config.restorer, noise=noise,
-                                                                        profile=config.bm4d_profile, name=name,
-                                                                        progress=progress)
+    classic = classical
+    if classic is None and config.restorer == "interpolate" and own_bands is not None and own_bands is not cube:
+        from hiralign.bands import resample_bands
+
+        classic = resample_bands(classical_restore(own_bands, "interpolate", task=task, name=name, progress=progress),
+                                 cube.wavelengths_or_default())
+    if classic is None:
+        classic = classical_restore(cube, config.restorer, noise=noise, profile=config.bm4d_profile, name=name,
+                                    progress=progress, task=task)
     if learned is None:
         return classic.with_data(classic.data, name=name or cube.name)
     return blend(learned, classic, config.blend_weight, name=name or cube.name)
 
 
 def classical_restore(cube: Cube, restorer: str, *, noise: NoiseModel | None = None, profile: str = "np",
-                      name: str | None = None, progress: Progress | None = None) -> Cube:
-    """The ``restorer`` (one of :data:`CLASSICAL`) denoising of ``cube``, its noise whitened by ``noise`` or blindly."""
+                      name: str | None = None, progress: Progress | None = None, task: str | None = None) -> Cube:
+    """The ``restorer`` (one of :data:`CLASSICAL`) restoration of ``cube``: a denoiser's, its noise
+    whitened by ``noise`` or blindly, or ``interpolate``'s completion of its zeros (noise unused)."""
+    if restorer == "interpolate":
+        from hiralign.completion import complete_cube
+
+        return complete_cube(cube, task=task, progress=progress, name=name)
     if restorer in ("subspace", "subspace-bm3d"):
         from hiralign.classical import SubspaceConfig, subspace_denoise
 
@@ -317,6 +350,6 @@ def classical_restore(cube: Cube, restorer: str, *, noise: NoiseModel | None = N
         return bm4d_restore(cube, noise=noise, profile=profile, name=name)
     raise ConfigError(f"unknown classical restorer {restorer!r}; choose one of {', '.join(CLASSICAL)}")
 
-__all__ = ["CLASSICAL", "CLASSICAL_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend", "bm4d_available",
-           "bm4d_restore", "classical_restore", "dihedral", "ensemble_restore", "make_proxy", "noise_sigma",
-           "resolve_source", "stabilise", "undo_dihedral"]
+__all__ = ["CLASSICAL", "CLASSICAL_TASKS", "COMPLETION_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend",
+           "bm4d_available", "bm4d_restore", "classical_restore", "dihedral", "ensemble_restore", "make_proxy",
+           "noise_sigma", "resolve_source", "stabilise", "undo_dihedral"]

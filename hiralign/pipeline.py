@@ -213,7 +213,7 @@ class Adaptation:
             if self.config.needs_synthesis else []
         stages.finetune_bundle(model, ckpt, self.config, proxies, synth, run=self.run,
                                provenance=stages.adapted_provenance(self.config, self.paths, self.targets(),
-                                                                         self.scale.noise),
+                                                                         self.scale.noise, ckpt.scale),
                                device=self.device, progress=progress, workers=self.workers,
                                noise=self.scale.train_noise)
 

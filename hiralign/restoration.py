@@ -96,7 +96,8 @@ class Recipe:
             views = f" averaged over {self.transforms} dihedral views" if self.transforms > 1 else ""
             projected = f", {_PROJECTION_WORDS[self.task]}" if self.projects else ""
             return f"the network alone{views}{projected}"
-        proxy = f"the {self.classical} denoiser"
+        proxy = ("the completion of the observed values (interpolate)" if self.classical == "interpolate"
+                 else f"the {self.classical} denoiser")
         if self.proxy_needs_model:
             proxy = (f"{1 - self.proxy.blend_weight:g} × the {self.classical} denoiser + {self.proxy.blend_weight:g} × "
                      f"the source model's {self.proxy.transforms}-view ensemble")
@@ -149,7 +150,8 @@ class Recipe:
             except InputError as exc:
                 raise ModelError(f"{where}: its recorded noise model is unusable ({exc})") from None
         source = provenance.get("source_model")
-        return cls(task=task, proxy=config.proxy_for(scale), fuse=config.proxy_fusion(scale),
+        proxy = _recorded_proxy(provenance, config, scale)
+        return cls(task=task, proxy=proxy, fuse=config.fuse_proxies if proxy.restorer else 0.0,
                    transforms=int(config.restore_transforms), noise=noise, adapted=True,
                    source_model=str(source) if source else None,
                    consistency=_recorded_consistency(provenance, settings, config))
@@ -252,13 +254,15 @@ def restore_capture(model: nn.Module, ckpt: CheckpointConfig, target: Cube, reci
     fuse = 0.0 if recipe.classical is None else recipe.fuse
     proxy_share = 1.0 if fuse >= 1 else 0.5
 
+    observed = normalised(target, scale)
+
     def classical_proxy(grid: Cube) -> Cube:
         return make_proxy(grid, recipe.proxy, model=(source or (model, ckpt))[0], scale=ckpt.scale, tiles=tiles,
                           device=device, progress=SubProgress(progress, 1 - proxy_share, 1.0, "proxy: "),
-                          name=name, noise=scale.train_noise)
+                          name=name, noise=scale.train_noise, task=recipe.task, own_bands=observed)
 
     network_progress = progress if fuse == 0 else SubProgress(progress, 0.0, 0.5, "network: ")
-    restored = restore_target(model, ckpt, normalised(target, scale), tiles=tiles, device=device,
+    restored = restore_target(model, ckpt, observed, tiles=tiles, device=device,
                               progress=network_progress, name=name, back=True, transforms=recipe.transforms,
                               proxy=classical_proxy, fuse=fuse, consistent=recipe.consistency)
     return on_input_scale(restored, target, scale)
@@ -409,6 +413,20 @@ def restore_files(checkpoint: str | Path, paths: Sequence[str | Path], out: str 
 _PROJECTION_WORDS = {"sr4": "projected onto the cubes that down-sample exactly to the capture",
                      "bandmiss": "the capture's observed bands kept as they are",
                      "inpaint": "the capture's observed values kept as they are"}
+
+
+def _recorded_proxy(provenance: Mapping[str, Any], config: Any, scale: int) -> ProxyConfig:
+    """The proxy source the run that made a checkpoint used, ``auto`` resolved as it was then."""
+    from hiralign.ensemble import COMPLETION_TASKS, PROXY_SOURCES
+
+    recorded = provenance.get("proxy_source")
+    if isinstance(recorded, str) and recorded in PROXY_SOURCES and recorded != "auto":
+        return dataclasses.replace(config.proxy, source=recorded)
+    proxy = config.proxy_for(scale)
+    if config.proxy.source == "auto" and config.task in COMPLETION_TASKS:
+        # recorded before auto took interpolate for the masking tasks: it was the model's ensemble then
+        return dataclasses.replace(proxy, source="ensemble")
+    return proxy
 
 
 def _recorded_consistency(provenance: Mapping[str, Any], settings: Mapping[str, Any], config: Any) -> bool:

@@ -315,9 +315,11 @@ def proxy_item(run: RunFolder, name: str, target: Cube, model: nn.Module, ckpt: 
         from hiralign.consistency import consistent_cube
         from hiralign.ensemble import make_proxy
 
-        grid, mapped = on_model_bands(normalised(target, scale), model, ckpt)
+        observed = normalised(target, scale)
+        grid, mapped = on_model_bands(observed, model, ckpt)
         proxy = make_proxy(grid, source, model=model, scale=ckpt.scale, tiles=tiles, device=device,
-                           progress=progress, name=name, noise=None if scale is None else scale.train_noise)
+                           progress=progress, name=name, noise=None if scale is None else scale.train_noise,
+                           task=ckpt.task, own_bands=observed)
         if consistent:
             proxy = consistent_cube(proxy, grid, ckpt.task, resampled=mapped)
     proxy.metadata.pop("intensity_scale", None)
@@ -451,12 +453,15 @@ def finetune_bundle(model: nn.Module, ckpt: CheckpointConfig, config: AdaptConfi
 
 
 def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
-                       cubes: Sequence[Cube] = (), noise: NoiseModel | None = None) -> dict[str, Any]:
+                       cubes: Sequence[Cube] = (), noise: NoiseModel | None = None,
+                       model_scale: int = 1) -> dict[str, Any]:
     """What an adapted checkpoint records about its origin (besides settings and training).
 
     ``cubes`` (the loaded targets) choose the shipped source model as :func:`load_source` does.
     ``noise`` (``sensor``: :attr:`RunScale.noise`, the captures' file scale) is recorded so that
     new captures of the sensor are restored as the run's were (:mod:`hiralign.restoration`).
+    ``model_scale`` (the source model's up-scaling) resolves the proxy source, recorded as
+    ``proxy_source`` because what ``auto`` means changes between versions.
     """
     from hiralign.consistency import applies
     from hiralign.models.checkpoint import read_provenance
@@ -465,7 +470,8 @@ def adapted_provenance(config: AdaptConfig, targets: Sequence[str | Path],
     # what the run did, so new captures are restored alike even where a later version projects more tasks
     record = {"kind": "hiralign-adapted", "source_model": str(folder), "source_provenance": read_provenance(folder),
               "targets": [str(t) for t in targets],
-              "projected_onto_observation": bool(config.consistency and applies(config.task))}
+              "projected_onto_observation": bool(config.consistency and applies(config.task)),
+              "proxy_source": config.proxy_for(model_scale).source}
     if noise is not None:
         record["noise"] = noise.to_dict()
     return record
@@ -625,8 +631,8 @@ def proxy_problems(config: AdaptConfig, scale: int = 1) -> list[str]:
     chosen = config.proxy_for(scale)
     problems = []
     if chosen.restorer and scale != 1:
-        problems.append(f"proxy source {chosen.source!r} only denoises; it cannot make ×{scale} proxies for "
-                        f"{config.task!r} (use model or ensemble)")
+        problems.append(f"proxy source {chosen.source!r} keeps the observation's size; it cannot make ×{scale} "
+                        f"proxies for {config.task!r} (use model or ensemble)")
     if chosen.needs_bm4d and not bm4d_available():
         problems.append(f"proxy source {chosen.source!r} needs the optional bm4d package (pip install bm4d; free for "
                         f"non-commercial use only), or choose model or ensemble")

@@ -113,7 +113,11 @@ def test_masking_runs_recorded_before_those_tasks_had_consistency_restore_as_the
     record = adapted_provenance(AdaptConfig(task="bandmiss", model="resources/models/gaussian"), [])
     assert record["projected_onto_observation"] is True
     now = Recipe.from_provenance({**record, "settings": settings}, "bandmiss")
-    assert now.projects and "observed bands kept" in now.describe()
+    assert now.projects and now.proxy.source == "interpolate" and "completion of the observed" in now.describe()
+    # recorded before auto took interpolate: the network, its ensemble's labels, projected
+    del record["proxy_source"]
+    earlier = Recipe.from_provenance({**record, "settings": settings}, "bandmiss")
+    assert earlier.proxy.source == "ensemble" and earlier.fuse == 0 and "observed bands kept" in earlier.describe()
     off = adapted_provenance(AdaptConfig(task="inpaint", model="resources/models/gaussian", consistency=False), [])
     assert off["projected_onto_observation"] is False
     assert not adapted_provenance(AdaptConfig(task="gaussian", model="resources/models/gaussian"),

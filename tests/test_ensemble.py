@@ -122,7 +122,7 @@ def test_make_proxy_sources_and_their_errors(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(only.data, classical.data)
     with pytest.raises(ConfigError, match="needs the source model"):
         make_proxy(cube, ProxyConfig("ensemble"))
-    with pytest.raises(ConfigError, match="only denoises"):
+    with pytest.raises(ConfigError, match="keeps the observation's size"):
         make_proxy(cube, ProxyConfig("blend"), model=Upsample2(), scale=2, classical=classical)
     with pytest.raises(InputError, match="shapes differ"):
         blend(cube, cube.crop(0, 0, 5, 5), 0.5)
