@@ -184,7 +184,7 @@ def test_plugin_specs_that_are_nothing_are_refused(tmp_path):
         load_model(bad, bands=3)
 
 
-@pytest.mark.parametrize("task, scale", [("gaussian", 1), ("complex", 1), ("sr4", 4)])
+@pytest.mark.parametrize("task, scale", [("gaussian", 1), ("complex", 1), ("sr4", 4), ("bandmiss", 1), ("inpaint", 1)])
 def test_shipped_source_models_load_and_record_their_training(task, scale):
     from hiralign.resources import shipped_model
 
