@@ -220,6 +220,7 @@ def run_evaluate(job: StageRun, adapted: Path,
                               **scale.to_report(), "quality": quality}
     metrics = metrics_report(rows) if rows["adapted"] and len(rows["adapted"]) == len(items) else None
     if metrics is not None:
+        metrics["peak"] = stages.score_peak(scale)
         report["metrics"] = metrics
     stages.write_report(job.run, report)
     return metrics

@@ -293,4 +293,4 @@ class Adaptation:
                                        scale=self.scale)
             for label, score in scores.items():
                 rows[label].append(score)
-        return metrics_report(rows)
+        return {**metrics_report(rows), "peak": stages.score_peak(self.scale)}

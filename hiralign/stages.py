@@ -567,7 +567,8 @@ def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *
         maps: also compute the per-band PSNR and the SAM map.
         where: how to name the reference in messages (its file).
         scale: the run's scale; the proxy (on the network's normalised scale) is multiplied
-            back by it, so both restorations are scored on the reference's scale.
+            back by it, so both restorations are scored on the reference's scale, with the
+            PSNR peak of :func:`score_peak`.
 
     Raises:
         InputError: the reference is on other bands, or its shape does not match the
@@ -585,13 +586,31 @@ def score_item(name: str, clean: Cube, proxy: Cube, restored: Cube, task: str, *
         from hiralign.intensity import denormalise
 
         proxy = denormalise(proxy, scale.intensity)
+    peak = score_peak(scale)
+    if peak != 1.0:
+        reference = reference.with_data((reference.data / peak).astype(np.float32))
     scores = {}
     for label, cube in (("source", proxy), ("adapted", restored)):
         if cube.shape != reference.shape:
             raise InputError(f"{where or name}: clean reference shape {reference.shape} does not match the "
                              f"restored {cube.shape} of {name}")
+        if peak != 1.0:
+            cube = cube.with_data((cube.data / peak).astype(np.float32))
         scores[label] = score_cube(cube, reference, maps=maps)
     return scores
+
+
+def score_peak(scale: RunScale | None) -> float:
+    """The peak a run's PSNR and SSIM are taken at (PROTOCOL.md: 1; for real sensors the scene's top).
+
+    1 for a run on the [0, 1] scale; where the run rescaled its targets (:func:`run_scale`: a
+    dark uint16 capture reaching 0.4 % of full scale), the largest of its intensity scales,
+    i.e. about the targets' 99.9th percentile. With peak 1 such a capture scores 76 dB for
+    anything near it, and SSIM's constants swamp its structure. SAM does not depend on it.
+    """
+    if scale is None or scale.intensity.is_identity:
+        return 1.0
+    return float(np.max(scale.intensity.values))
 
 
 def write_report(run: RunFolder, report: Mapping[str, Any]) -> dict[str, Any]:

@@ -192,3 +192,24 @@ def test_the_seam_check_runs_only_where_a_tiled_network_reaches_the_restoration(
         assert fused.network_in_restoration()
         seams = stages.quality_item(target, restored, fused)["seams"]
         assert seams["tile"] == 16 and seams["overlap"] == 4
+
+
+def test_a_dark_captures_run_scores_at_its_own_peak_not_at_full_scale() -> None:
+    # a uint16 capture reaching 0.4 % of full scale would score ~76 dB at peak 1 for anything near it
+    from hiralign.intensity import IntensityScale
+
+    rng = np.random.default_rng(0)
+    bright = rng.uniform(0.2, 0.9, (16, 16, 4)).astype(np.float32)
+    near = bright + rng.normal(0, 0.02, bright.shape).astype(np.float32)
+    dark = 0.004
+    clean = Cube(bright * dark, name="clean")
+    restored = clean.with_data(near * dark)
+    identity = stages.score_item("x", clean, restored, restored, "gaussian")["adapted"]
+    scale = stages.RunScale(IntensityScale(values=(dark,), mode="cube", percentile=99.9))
+    own = stages.score_item("x", clean, restored.with_data(near), restored, "gaussian", scale=scale)
+    expected = stages.score_item("x", Cube(bright, name="clean"), clean.with_data(near), clean.with_data(near),
+                                 "gaussian")["adapted"]
+    assert identity.psnr > 70 and stages.score_peak(None) == 1.0 and stages.score_peak(scale) == dark
+    for label in ("source", "adapted"):  # the proxy is on the normalised scale, the restoration on the file's
+        assert own[label].psnr == pytest.approx(expected.psnr, abs=1e-3)
+        assert own[label].sam == pytest.approx(identity.sam, abs=1e-3)
