@@ -203,6 +203,10 @@ def test_the_consistency_is_a_checkbox_shown_for_noise_free_tasks_only_and_expor
     for task, shown in (("gaussian", False), ("deblur", False), ("inpaint", True), ("bandmiss", True)):
         panel.task_box.setCurrentText(task)
         assert panel.consistency_check.isHidden() is not shown, task
+    panel.task_box.setCurrentText("inpaint")  # completed without a network, by a shipped model's run
+    panel.proxy_box.setCurrentText("auto")
+    assert panel.proxy_box.toolTip().endswith("for inpaint: interpolate")
+    assert panel.model_box.currentText() == "shipped: inpaint"
     panel.task_box.setCurrentText("sr4")
     assert not panel.consistency_check.isHidden() and panel.consistency_check.isChecked()
     assert panel.config().consistency and panel.consistency_check.toolTip().startswith(
