@@ -16,7 +16,6 @@ reference's maximum, PROTOCOL.md's real-sensor rule) and SAM against the capture
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from image_grid import save_image_grid  # noqa: E402
 from masking_consistency import interpolated  # noqa: E402
 
 from hiralign import io  # noqa: E402
@@ -42,10 +42,6 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def main() -> None:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -75,21 +71,7 @@ def main() -> None:
         print(f"IMEC leaves {label}: {s.psnr:.2f} dB, SSIM {s.ssim:.3f}, SAM {s.sam:.2f}")
         titles.append((cube, f"{label} ({s.psnr:.2f} dB, SAM {s.sam:.1f}°)"))
     peak = np.percentile(reference.pseudo_rgb(), 99.5)
-    app = QApplication.instance() or QApplication([])
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
-    widget = pg.GraphicsLayoutWidget()
-    widget.resize(1800, 340)
-    for c, (cube, title) in enumerate(titles):
-        plot = widget.addPlot(row=0, col=c, title=f"<span style='font-size:9pt'>{title}</span>")
-        plot.hideAxis("left"), plot.hideAxis("bottom")
-        plot.invertY(True)
-        plot.setAspectLocked(True)
-        plot.addItem(pg.ImageItem(np.clip(cube.pseudo_rgb() / peak, 0, 1) * 255, levels=(0, 255)))
-    widget.show()
-    app.processEvents()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(args.out))
-    print(args.out)
+    print(save_image_grid([[(cube.pseudo_rgb() / peak, title) for cube, title in titles]], args.out, (1800, 340)))
 
 
 if __name__ == "__main__":

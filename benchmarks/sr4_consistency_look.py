@@ -29,6 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from image_grid import save_image_grid  # noqa: E402
 
 from hiralign import io  # noqa: E402
 from hiralign.degrade import crop_to_scale, degrade_cube  # noqa: E402
@@ -105,12 +108,6 @@ def capture_row(model, ckpt, side: int, top: int, left: int) -> list[tuple[np.nd
 
 
 def main() -> None:
-    import os
-
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--side", type=int, default=96, help="crop side on the high-resolution grid (pixels)")
@@ -118,22 +115,7 @@ def main() -> None:
     torch.set_num_threads(2)
     model, ckpt = load_checkpoint(shipped_model("sr4"))
     rows = [scene_row(model, ckpt, args.side, 80, 60), capture_row(model, ckpt, args.side, 240, 640)]
-    app = QApplication.instance() or QApplication([])
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
-    widget = pg.GraphicsLayoutWidget()
-    widget.resize(1500, 560)
-    for r, row in enumerate(rows):
-        for c, (image, title) in enumerate(row):
-            plot = widget.addPlot(row=r, col=c, title=f"<span style='font-size:9pt'>{title}</span>")
-            plot.hideAxis("left"), plot.hideAxis("bottom")
-            plot.invertY(True)
-            plot.setAspectLocked(True)
-            plot.addItem(pg.ImageItem(np.clip(image, 0, 1) * 255, levels=(0, 255)))
-    widget.show()
-    app.processEvents()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    widget.grab().save(str(args.out))
-    print(args.out)
+    print(save_image_grid(rows, args.out, (1500, 560)))
 
 
 if __name__ == "__main__":

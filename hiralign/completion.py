@@ -64,19 +64,20 @@ class CompletionConfig:
 
 
 def missing_entries(data: np.ndarray, task: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Which entries of an (H, W, B) observation are missing.
+    """Which entries of an (H, W, B) observation are missing: the complement of
+    :func:`hiralign.consistency.observed_mask`, so the completion fills exactly what the
+    consistency projection leaves to the restoration.
 
     Args:
-        task: ``bandmiss``: whole zero bands only; anything else: every zero value.
+        task: ``bandmiss``: whole zero bands only; anything else (or None): every zero value.
 
     Returns:
         (missing_bands (B,) bool: bands that are all zero, missing (H, W, B) bool).
     """
-    zero = data == 0
-    missing_bands = np.all(zero, axis=(0, 1))
-    if task == "bandmiss":
-        return missing_bands, np.broadcast_to(missing_bands, data.shape)
-    return missing_bands, zero
+    from hiralign.consistency import observed_mask
+
+    missing = ~np.broadcast_to(observed_mask(data, task or "inpaint"), data.shape)
+    return np.all(missing, axis=(0, 1)), missing
 
 
 def fill_spatially(data: np.ndarray, known: np.ndarray, progress: Progress | None = None) -> np.ndarray:
@@ -158,21 +159,18 @@ def fill_bands(data: np.ndarray, wavelengths: np.ndarray, missing_bands: np.ndar
         missing_bands: (B,) bool, at least one False.
 
     Returns:
-        (H, W, B) float32 copy; beyond the observed bands the nearest observed band is repeated.
+        (H, W, B) float32 copy; beyond the observed bands the nearest observed band is repeated
+        (:func:`hiralign.bands.resample_bands` of the observed bands onto the missing ones).
     """
+    from hiralign.bands import resample_bands
+
     out = np.array(data, dtype=np.float32)
-    seen = ~missing_bands
-    for band in np.flatnonzero(missing_bands):  # every pixel at once, one missing band at a time
-        left = np.flatnonzero(seen & (wavelengths <= wavelengths[band]))
-        right = np.flatnonzero(seen & (wavelengths >= wavelengths[band]))
-        if not left.size or not right.size:
-            nearest = left if left.size else right
-            out[..., band] = out[..., nearest[np.argmin(np.abs(wavelengths[nearest] - wavelengths[band]))]]
-            continue
-        lo = left[np.argmax(wavelengths[left])]
-        hi = right[np.argmin(wavelengths[right])]
-        t = (wavelengths[band] - wavelengths[lo]) / (wavelengths[hi] - wavelengths[lo])
-        out[..., band] = (1 - t) * out[..., lo] + t * out[..., hi]
+    wavelengths = np.asarray(wavelengths, dtype=np.float64)
+    seen = np.flatnonzero(~missing_bands)
+    seen = seen[np.argsort(wavelengths[seen])]  # a Cube's bands increase
+    gone = np.flatnonzero(missing_bands)
+    observed = Cube(np.ascontiguousarray(out[..., seen]), wavelengths=wavelengths[seen])
+    out[..., gone] = resample_bands(observed, wavelengths[gone]).data
     return out
 
 

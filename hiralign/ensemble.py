@@ -65,10 +65,6 @@ CLASSICAL: tuple[str, ...] = ("subspace", "subspace-bm3d", "bm4d", "interpolate"
 #: noise, and (its robust fit, :mod:`hiralign.outliers`) the stripes, dead lines and impulses of ``complex``.
 CLASSICAL_TASKS: tuple[str, ...] = ("gaussian", "complex", "sensor")
 
-#: Tasks that zero what they did not observe, where ``auto`` takes ``interpolate`` proxies
-#: (the same tuple as :data:`hiralign.consistency.MASKING_TASKS`).
-COMPLETION_TASKS: tuple[str, ...] = ("bandmiss", "inpaint")
-
 #: The 8 dihedral transforms as (quarter turns, mirror left-right first).
 DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, m) for m in (False, True) for k in range(4))
 
@@ -156,7 +152,9 @@ def resolve_source(source: str, task: str, scale: int = 1) -> str:
     """
     if source != "auto":
         return source
-    if task in COMPLETION_TASKS and scale == 1:
+    from hiralign.consistency import MASKING_TASKS
+
+    if task in MASKING_TASKS and scale == 1:
         return "interpolate"
     if task not in CLASSICAL_TASKS or scale != 1:
         return "ensemble"
@@ -350,6 +348,6 @@ def classical_restore(cube: Cube, restorer: str, *, noise: NoiseModel | None = N
         return bm4d_restore(cube, noise=noise, profile=profile, name=name)
     raise ConfigError(f"unknown classical restorer {restorer!r}; choose one of {', '.join(CLASSICAL)}")
 
-__all__ = ["CLASSICAL", "CLASSICAL_TASKS", "COMPLETION_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend",
+__all__ = ["CLASSICAL", "CLASSICAL_TASKS", "DIHEDRAL", "PROXY_SOURCES", "ProxyConfig", "blend",
            "bm4d_available", "bm4d_restore", "classical_restore", "dihedral", "ensemble_restore", "make_proxy",
            "noise_sigma", "resolve_source", "stabilise", "undo_dihedral"]

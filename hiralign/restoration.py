@@ -417,13 +417,14 @@ _PROJECTION_WORDS = {"sr4": "projected onto the cubes that down-sample exactly t
 
 def _recorded_proxy(provenance: Mapping[str, Any], config: Any, scale: int) -> ProxyConfig:
     """The proxy source the run that made a checkpoint used, ``auto`` resolved as it was then."""
-    from hiralign.ensemble import COMPLETION_TASKS, PROXY_SOURCES
+    from hiralign.consistency import MASKING_TASKS
+    from hiralign.ensemble import PROXY_SOURCES
 
     recorded = provenance.get("proxy_source")
     if isinstance(recorded, str) and recorded in PROXY_SOURCES and recorded != "auto":
         return dataclasses.replace(config.proxy, source=recorded)
     proxy = config.proxy_for(scale)
-    if config.proxy.source == "auto" and config.task in COMPLETION_TASKS:
+    if config.proxy.source == "auto" and config.task in MASKING_TASKS:
         # recorded before auto took interpolate for the masking tasks: it was the model's ensemble then
         return dataclasses.replace(proxy, source="ensemble")
     return proxy
@@ -443,4 +444,3 @@ def _recorded_consistency(provenance: Mapping[str, Any], settings: Mapping[str, 
 
 __all__ = ["CaptureRestorer", "Recipe", "capture_clash", "capture_noise", "capture_scale", "proxy_model",
            "restore_capture", "restore_files", "result_paths"]
-
