@@ -45,7 +45,8 @@ class Recipe:
             for integer captures), as ``hiralign noise`` reports it; None where none was
             recorded (it is then estimated from the captures being restored).
         adapted: whether the recipe came from an adapted checkpoint (False: a source model,
-            restored by the network alone in one pass, as ``hiralign proxy`` does).
+            restored by the network alone in one pass and, where the task allows, made to
+            agree with the capture, as ``hiralign proxy --model`` does).
         source_model: the run's source checkpoint folder: a ``blend`` proxy mixes in *its*
             dihedral ensemble, as the run's proxies did (None: unknown).
         consistency: make the restoration agree exactly with the capture
@@ -112,11 +113,11 @@ class Recipe:
                 "is": self.describe()}
 
     @classmethod
-    def network_only(cls, task: str, transforms: int = 1) -> Recipe:
-        """The network alone (a source model, or ``--network-only``)."""
+    def network_only(cls, task: str, transforms: int = 1, consistency: bool = False) -> Recipe:
+        """The network alone (a source model, or ``--network-only``), projected when ``consistency``."""
         from hiralign.ensemble import ProxyConfig
 
-        return cls(task=task, proxy=ProxyConfig(source="model"), transforms=transforms)
+        return cls(task=task, proxy=ProxyConfig(source="model"), transforms=transforms, consistency=consistency)
 
     @classmethod
     def from_provenance(cls, provenance: Mapping[str, Any], task: str, scale: int = 1,
@@ -138,7 +139,8 @@ class Recipe:
 
         settings = provenance.get("settings") if provenance.get("kind") == "hiralign-adapted" else None
         if not isinstance(settings, Mapping):
-            return cls.network_only(task)
+            # a source model restores as `hiralign proxy --model` does: projected where the task allows
+            return cls.network_only(task, consistency=AdaptConfig(task=task).consistency)
         try:
             config = AdaptConfig.from_dict(settings, f"{where}: provenance settings")
         except ConfigError as exc:

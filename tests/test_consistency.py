@@ -257,3 +257,39 @@ def test_hiralign_proxy_projects_as_adapts_stage_one_does(sr4_run: dict, tmp_pat
         assert json.loads(capsys.readouterr().out)["proxies"][0]["projected_onto_observation"] is projected
         miss = np.abs(_shrink(io.load(out / "low1.hdr").data) - target.data).max()
         assert (miss < 1e-4) if projected else (miss > 1e-2)
+
+
+def test_a_source_model_restores_and_scores_as_hiralign_proxy_makes_its_proxies(sr4_run: dict, tmp_path: Path,
+                                                                                 capsys: pytest.CaptureFixture) -> None:
+    # one source model, three commands: restore and evaluate must not hand back the unprojected network
+    from hiralign.cli import main
+
+    source, path = str(sr4_run["source"]), str(sr4_run["targets"][0])
+    tiles = ["--tile", "32", "--overlap", "8"]
+    assert main(["proxy", path, "--model", source, "--out", str(tmp_path / "proxy"), *tiles]) == 0
+    capsys.readouterr()
+    assert main(["restore", path, "--model", source, "--out", str(tmp_path / "restore"), *tiles]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["recipe"]["consistency"] and not report["recipe"]["adapted"]
+    assert "projected onto the cubes that down-sample exactly" in report["recipe"]["is"]
+    np.testing.assert_allclose(io.load(tmp_path / "restore" / "low1.hdr").data,
+                               io.load(tmp_path / "proxy" / "low1.hdr").data, atol=1e-6)
+    assert main(["restore", path, "--model", source, "--out", str(tmp_path / "raw"), "--no-consistency", *tiles]) == 0
+    assert not json.loads(capsys.readouterr().out)["recipe"]["consistency"]
+
+    clean = io.save(Cube(_scene(48, 48, 5), wavelengths=np.linspace(450, 700, BANDS), name="clean"),
+                    tmp_path / "clean.hdr")
+    scores = {}
+    for flag in ([], ["--network-only"]):
+        assert main(["evaluate", "--clean", str(clean), "--task", "sr4", "--model", source, *tiles, *flag]) == 0
+        (row,) = json.loads(capsys.readouterr().out)["models"]
+        scores[bool(flag)] = row
+    from hiralign.evaluate import score_cube
+
+    model, ckpt = load_checkpoint(sr4_run["source"])
+    observed = Cube(_shrink(_scene(48, 48, 5)), wavelengths=np.linspace(450, 700, BANDS))
+    projected = restore_capture(model, ckpt, observed, Recipe.network_only("sr4", consistency=True),
+                                tiles=TileConfig(tile=32, overlap=8))
+    assert "(recipe)" in scores[False]["label"] and "(recipe)" not in scores[True]["label"]
+    assert scores[False]["mean"]["psnr"] == pytest.approx(score_cube(projected, io.load(clean)).psnr, abs=1e-3)
+    assert scores[False]["mean"]["psnr"] > scores[True]["mean"]["psnr"]  # the projection brings it closer

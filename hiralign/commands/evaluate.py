@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
         description="Degrade the clean cubes with the task and seed (exactly as hiralign degrade), "
                     "restore them with each model, print a markdown table and write JSON. An adapted "
                     "checkpoint restores by its recorded recipe, as hiralign restore does (--network-only: "
-                    "the network alone); a source model by its network in one pass.")
+                    "the network alone); a source model by its network in one pass, made to agree with the "
+                    "observation for sr4, bandmiss and inpaint, as hiralign proxy --model does.")
     parser.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean reference cubes")
     parser.add_argument("--task", required=True, metavar="TASK",
                         help=f"degradation task: {', '.join(ALL_TASK_NAMES)}")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ModelError(f"{cube.name}: {cube.n_bands} bands, but {folder} expects {ckpt.bands}")
         label = "shipped" if spec == "shipped" else folder.name if folder.name != "checkpoint" else folder.parent.name
         recipe = Recipe.from_checkpoint(folder, ckpt)
-        if args.network_only or recipe.classical is None and recipe.transforms == 1:
+        if args.network_only or recipe.classical is None and recipe.transforms == 1 and not recipe.projects:
             models.append((label, model, ckpt.scale))
         else:
             # sensor: the cubes were degraded with --noise, so that is the model they are restored with

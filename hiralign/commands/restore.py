@@ -22,7 +22,8 @@ def register(subparsers: Any) -> None:
                     "restoration fused with the network at the run's --fuse-proxies weight, with model proxies "
                     "(sr4) the network over the run's --restore-transforms views. This is what restored/ of "
                     "the run holds, for captures the run never saw; a source model (no recipe) is the network "
-                    "alone, as hiralign proxy. Writes <name>.hdr (the input's bands, dtype and range) and "
+                    "alone in one pass, made to agree with the capture for sr4, bandmiss and inpaint, as hiralign "
+                    "proxy --model does. Writes <name>.hdr (the input's bands, dtype and range) and "
                     "<name>_rgb.png.")
     parser.add_argument("inputs", nargs="+", metavar="IN", help="degraded captures")
     parser.add_argument("--model", required=True, help="adapted checkpoint folder (a run's checkpoint/)")
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
                         help="the network alone in one pass (what hiralign proxy --model --no-consistency does), "
                              "not the recipe")
     parser.add_argument("--no-consistency", dest="consistency", action="store_const", const=False, default=None,
-                        help="sr4, bandmiss and inpaint checkpoints adapted with consistency: keep the network's "
+                        help="sr4, bandmiss and inpaint source models and checkpoints adapted with consistency: keep the network's "
                              "output instead of making it agree exactly with each capture (sr4: down-sample to it; "
                              "bandmiss, inpaint: keep its observed bands or values); for captures that are not a "
                              "clean observation of the scene")
