@@ -32,9 +32,10 @@ def register(subparsers: Any) -> None:
                         help="the network alone in one pass (what hiralign proxy --model --no-consistency does), "
                              "not the recipe")
     parser.add_argument("--no-consistency", dest="consistency", action="store_const", const=False, default=None,
-                        help="sr4, bandmiss and inpaint source models and checkpoints adapted with consistency: keep the network's "
-                             "output instead of making it agree exactly with each capture (sr4: down-sample to it; "
-                             "bandmiss, inpaint: keep its observed bands or values); for captures that are not a "
+                        help="sr4, bandmiss and inpaint source models and checkpoints adapted with consistency: "
+                             "keep the network's output instead of making it agree exactly with each capture "
+                             "(sr4: down-sample to it; bandmiss, inpaint: keep its observed bands or values); "
+                             "for captures that are not a "
                              "clean observation of the scene")
     parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
                         help="sensor checkpoints: the captures' noise model (hiralign noise --out) instead of "
