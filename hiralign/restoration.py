@@ -91,6 +91,11 @@ class Recipe:
 
         return self.consistency and applies(self.task)
 
+    @property
+    def plain_network(self) -> bool:
+        """Whether the restoration is the network's own output in one pass (no classical share, views or projection)."""
+        return self.classical is None and self.transforms == 1 and not self.projects
+
     def describe(self) -> str:
         """One line for logs and the CLI's JSON: what the restoration is."""
         if self.classical is None:

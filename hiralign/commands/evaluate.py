@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ModelError(f"{cube.name}: {cube.n_bands} bands, but {folder} expects {ckpt.bands}")
         label = "shipped" if spec == "shipped" else folder.name if folder.name != "checkpoint" else folder.parent.name
         recipe = Recipe.from_checkpoint(folder, ckpt)
-        if args.network_only or recipe.classical is None and recipe.transforms == 1 and not recipe.projects:
+        if args.network_only or recipe.plain_network:
             models.append((label, model, ckpt.scale))
         else:
             # sensor: the cubes were degraded with --noise, so that is the model they are restored with

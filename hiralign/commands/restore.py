@@ -35,8 +35,7 @@ def register(subparsers: Any) -> None:
                         help="sr4, bandmiss and inpaint source models and checkpoints adapted with consistency: "
                              "keep the network's output instead of making it agree exactly with each capture "
                              "(sr4: down-sample to it; bandmiss, inpaint: keep its observed bands or values); "
-                             "for captures that are not a "
-                             "clean observation of the scene")
+                             "for captures that are not a clean observation of the scene")
     parser.add_argument("--noise", default=None, metavar="NOISE_JSON",
                         help="sensor checkpoints: the captures' noise model (hiralign noise --out) instead of "
                              "the one the run recorded")
